@@ -1,0 +1,138 @@
+// tsrunc: an OCI runtime with runc's command line. Each verb lives in its own
+// module, loaded only when that verb runs.
+import { Command, Option } from 'commander';
+import { goStyleLongFlags } from '../argv.js';
+import { CliLogger, type LogFormat } from '../logging.js';
+import { VERSION, COMMIT } from '../../version.js';
+import { OCI_SPEC_VERSION } from '../../oci/spec.js';
+import { DEFAULT_ROOT } from '../../runtime/state.js';
+
+export interface Globals {
+  root: string;
+  log: CliLogger;
+}
+
+interface GlobalOpts {
+  root: string;
+  log?: string;
+  logFormat: LogFormat;
+  debug?: boolean;
+  systemdCgroup?: boolean;
+}
+
+const LONG_FLAGS = new Set([
+  'root', 'log', 'log-format', 'debug', 'systemd-cgroup', 'rootless', 'criu', 'version', 'help',
+  'bundle', 'console-socket', 'pid-file', 'no-pivot', 'no-new-keyring', 'preserve-fds', 'detach', 'keep',
+  'no-subreaper', 'all', 'force', 'format', 'quiet',
+]);
+
+let logger: CliLogger | undefined;
+
+function globals(cmd: Command): Globals {
+  const g = cmd.optsWithGlobals() as GlobalOpts;
+  logger = new CliLogger(g.log, g.logFormat, g.debug ?? false, 'tsrunc');
+  if (g.systemdCgroup) throw new Error('--systemd-cgroup: the systemd cgroup driver is not supported; use cgroupfs paths');
+  return { root: g.root, log: logger };
+}
+
+type Action = (g: Globals, ...args: never[]) => Promise<number | void> | number | void;
+
+/** Wraps a verb: lazy import, errors to the log and stderr, the exit code. */
+function verb(load: () => Promise<{ default: Action }>) {
+  return async (...args: unknown[]) => {
+    const cmd = args[args.length - 1] as Command;
+    try {
+      const g = globals(cmd);
+      const action = (await load()).default as (g: Globals, ...rest: unknown[]) => Promise<number | void> | number | void;
+      const code = await action(g, ...args.slice(0, -1));
+      process.exitCode = typeof code === 'number' ? code : 0;
+    } catch (e) {
+      (logger ?? new CliLogger(undefined, 'text', false, 'tsrunc')).error(messageOf(e));
+      process.exitCode = 1;
+    }
+  };
+}
+
+function messageOf(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+const createFlags = (c: Command) =>
+  c
+    .option('-b, --bundle <dir>', 'path to the bundle directory (holding config.json)', '.')
+    .option('--console-socket <path>', 'unix socket that receives the pty master when process.terminal is true')
+    .option('--pid-file <path>', 'write the pid of the container init to this file')
+    .option('--no-pivot', 'use MS_MOVE and chroot instead of pivot_root (for ramdisk roots)')
+    .option('--no-new-keyring', 'keep the session keyring of the caller')
+    .addOption(new Option('--preserve-fds <n>', 'pass N extra fds (3 ... 3+N-1) to the container').default(0).argParser(nonNegative));
+
+function nonNegative(v: string): number {
+  if (!/^[0-9]+$/.test(v)) throw new Error(`--preserve-fds: "${v}" is not a non-negative integer`);
+  return Number(v);
+}
+
+export function main(argv: string[]): void {
+  const program = new Command('tsrunc')
+    .description('An OCI container runtime (a drop-in for runc), in TypeScript')
+    .addOption(new Option('--root <dir>', 'directory for container state').default(DEFAULT_ROOT))
+    .option('--log <file>', 'write log lines to this file (as well as errors to stderr)')
+    .addOption(new Option('--log-format <format>', 'log line format').choices(['text', 'json']).default('text'))
+    .option('--debug', 'log every step, including the launch plan')
+    .option('--systemd-cgroup', 'use the systemd cgroup driver (not supported)')
+    .option('--rootless <mode>', 'accepted for runc compatibility: true, false or auto')
+    .option('--criu <path>', 'accepted for runc compatibility (checkpointing is not supported)')
+    .option('-v, --version', 'print the version')
+    .showHelpAfterError()
+    .enablePositionalOptions();
+
+  program.on('option:version', () => {
+    process.stdout.write(`tsrunc version ${VERSION}\ncommit: ${COMMIT}\nspec: ${OCI_SPEC_VERSION}\n`);
+    process.exit(0);
+  });
+
+  createFlags(program.command('create').description('create a container; its init waits until `start`').argument('<container-id>'))
+    .action(verb(() => import('./create.js')));
+  program.command('start').description('run the process of a created container').argument('<container-id>').action(verb(() => import('./start.js')));
+  createFlags(
+    program
+      .command('run')
+      .description('create and start a container, wait for it, and exit with its status')
+      .argument('<container-id>', 'the container id, or a bundle directory (DIR/) whose name becomes the id'),
+  )
+    .option('-d, --detach', 'return after start, leaving the container running')
+    .option('--keep', 'do not delete the container after it exits')
+    .option('--no-subreaper', 'accepted for runc compatibility')
+    .action(verb(() => import('./run.js')));
+  program.command('state').description('print the OCI state of a container as JSON').argument('<container-id>').action(verb(() => import('./state.js')));
+  program
+    .command('kill')
+    .description('send a signal (default SIGTERM) to the container init')
+    .argument('<container-id>')
+    .argument('[signal]', 'name (KILL, SIGKILL) or number', 'SIGTERM')
+    .option('-a, --all', 'signal every process in the container')
+    .action(verb(() => import('./kill.js')));
+  program
+    .command('delete')
+    .description('delete a stopped container (with -f: kill it first)')
+    .argument('<container-id>')
+    .option('-f, --force', 'kill a running container before deleting it')
+    .action(verb(() => import('./delete.js')));
+  program
+    .command('list')
+    .alias('ls')
+    .description('list containers')
+    .addOption(new Option('-f, --format <format>', 'output format').choices(['table', 'json']).default('table'))
+    .option('-q, --quiet', 'print only the container ids')
+    .action(verb(() => import('./list.js')));
+  program
+    .command('spec')
+    .description('write a default config.json into the bundle directory')
+    .option('-b, --bundle <dir>', 'bundle directory', '.')
+    .option('--rootless', 'a config for running without root')
+    .action(verb(() => import('./spec.js')));
+
+  program.parseAsync(goStyleLongFlags(argv, LONG_FLAGS), { from: 'user' }).catch((e: unknown) => {
+    process.stderr.write(`tsrunc: ${messageOf(e)}\n`);
+    process.exitCode = 1;
+  });
+}

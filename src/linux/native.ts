@@ -1,0 +1,69 @@
+// Loader of libtsrunc.so (native-shims/): the code that runs between clone()
+// and execve(). Found next to the package, or at $TSRUNC_LIB.
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { lazyFn } from './ffi.js';
+import { SyscallError } from './syscall-error.js';
+
+let libPath: string | undefined;
+
+export function nativeLibraryPath(): string {
+  if (libPath) return libPath;
+  const fromEnv = process.env['TSRUNC_LIB'];
+  if (fromEnv) return (libPath = fromEnv);
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 5; i++) {
+    const candidate = join(dir, 'native-shims', 'build', 'libtsrunc.so');
+    if (existsSync(candidate)) return (libPath = candidate);
+    dir = dirname(dir);
+  }
+  throw new Error('libtsrunc.so not found: run `make -C native-shims` (or `npm run build`), or set TSRUNC_LIB');
+}
+
+const lib = {
+  spawn: lazyFn(nativeLibraryPath, 'int tsr_spawn(const uint8_t *plan, uint32_t len, _Out_ int32_t *pid, _Out_ int32_t *pidfd)'),
+  planCheck: lazyFn(nativeLibraryPath, 'int tsr_plan_check(const uint8_t *plan, uint32_t len)'),
+  opSchema: lazyFn(nativeLibraryPath, 'const char *tsr_op_schema(uint32_t code)'),
+  recvFd: lazyFn(nativeLibraryPath, 'int tsr_recv_fd(int sock, _Out_ uint8_t *buf, uint32_t buflen)'),
+  unixConnect: lazyFn(nativeLibraryPath, 'int tsr_unix_connect(const char *path)'),
+};
+
+export interface Spawned {
+  pid: number;
+  pidfd: number;
+}
+
+/** clone3() a child that runs the encoded plan. */
+export function spawnPlan(plan: Buffer): Spawned {
+  const pid = new Int32Array(1);
+  const pidfd = new Int32Array(1);
+  const r = Number(lib.spawn(plan, plan.length, pid, pidfd));
+  if (r < 0) throw new SyscallError('clone3', -r);
+  return { pid: pid[0]!, pidfd: pidfd[0]! };
+}
+
+/** -1 when the C side accepts the buffer, else the index of the first op it rejects. */
+export function checkPlan(plan: Buffer): number {
+  return Number(lib.planCheck(plan, plan.length));
+}
+
+/** The field schema the C interpreter has for an op code (null if unknown). */
+export function opSchema(code: number): string | null {
+  return lib.opSchema(code) as string | null;
+}
+
+/** Receives one fd passed with SCM_RIGHTS, and the name sent with it. */
+export function recvFd(sock: number): { fd: number; name: string } {
+  const buf = Buffer.alloc(4096);
+  const r = Number(lib.recvFd(sock, buf, buf.length));
+  if (r < 0) throw new SyscallError('recvmsg', -r);
+  const end = buf.indexOf(0);
+  return { fd: r, name: buf.subarray(0, end < 0 ? buf.length : end).toString() };
+}
+
+export function unixConnect(path: string): number {
+  const r = Number(lib.unixConnect(path));
+  if (r < 0) throw new SyscallError('connect', -r, path);
+  return r;
+}

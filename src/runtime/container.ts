@@ -1,0 +1,372 @@
+// The container lifecycle as runc has it: create (init blocked on the exec
+// fifo), start, kill, delete, state, list. No CLI code here.
+import { closeSync, openSync, readSync, unlinkSync, statSync, readFileSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { O_PATH, O_RDONLY, O_NONBLOCK, SOCK_SEQPACKET, SOCK_STREAM } from '../linux/constants.js';
+import { mkfifo, socketpair, pollReadable, pidfdOpen, pidfdSendSignal } from '../linux/libc.js';
+import { unixConnect, recvFd } from '../linux/native.js';
+import { processStartTime, processAlive } from '../linux/proc.js';
+import { loadBundle } from '../oci/bundle.js';
+import { ConfigError } from '../oci/validate.js';
+import type { State } from '../oci/spec.js';
+import { RuntimeError } from './errors.js';
+import { launch } from './launch.js';
+import { buildInitPlan } from './plan/init.js';
+import { hostFacts } from './host.js';
+import { writeIdMaps, writeTimeOffsets } from './idmap.js';
+import { homeOf } from './rootfs-lookup.js';
+import { cgroupLayout } from './cgroups/mode.js';
+import { cgroupDirFor, createCgroup, removeCgroup, cgroupPids, ownCgroupV2 } from './cgroups/placement.js';
+import { silentLogger, type Logger } from './log.js';
+import {
+  claimStateDir,
+  containerStatus,
+  FIFO_NAME,
+  listIds,
+  loadRecord,
+  lockContainer,
+  ociState,
+  readRecord,
+  removeStateDir,
+  stateDir,
+  validateId,
+  writeFileAtomic,
+  writeRecord,
+  type ContainerRecord,
+} from './state.js';
+
+export interface CreateOptions {
+  root: string;
+  id: string;
+  bundle: string;
+  pidFile?: string | undefined;
+  consoleSocket?: string | undefined;
+  /** with process.terminal and no console socket: keep the pty master (`run` relays it) */
+  relayConsole?: boolean;
+  noPivot?: boolean;
+  noNewKeyring?: boolean;
+  preserveFds?: number;
+  log?: Logger;
+}
+
+export interface Created {
+  pid: number;
+  record: ContainerRecord;
+  /** the pty master, when relayConsole applied */
+  consoleMaster?: number;
+}
+
+/** Undo steps for a create that fails half-way, run newest first. */
+class Undo {
+  private steps: (() => void)[] = [];
+  add(step: () => void): void {
+    this.steps.push(step);
+  }
+  run(log: Logger): void {
+    for (const step of this.steps.reverse()) {
+      try {
+        step();
+      } catch (e) {
+        log.warn(`cleanup after a failed create: ${(e as Error).message}`);
+      }
+    }
+  }
+}
+
+function closeQuietly(fd: number): void {
+  try {
+    closeSync(fd);
+  } catch {
+    /* already closed */
+  }
+}
+
+export function createContainer(o: CreateOptions): Created {
+  const log = o.log ?? silentLogger;
+  validateId(o.id);
+  const bundle = loadBundle(o.bundle);
+  const { spec } = bundle;
+  const proc = spec.process;
+  if (!proc) throw new ConfigError('process', 'is required to create a container');
+  const relayed = (proc.terminal ?? false) && !o.consoleSocket && (o.relayConsole ?? false);
+  if (proc.terminal && !o.consoleSocket && !relayed) {
+    throw new RuntimeError('process.terminal is true: --console-socket is required (or use `run` without --detach)');
+  }
+  if (!proc.terminal && o.consoleSocket) throw new RuntimeError('--console-socket needs process.terminal set to true in config.json');
+
+  const host = hostFacts();
+  const undo = new Undo();
+  const dir = claimStateDir(o.root, o.id);
+  // No flock here: the child would inherit it until execve. The mkdir above
+  // is the claim, and other commands wait for state.json.
+  undo.add(() => removeStateDir(o.root, o.id));
+  try {
+    const layout = cgroupLayout(host.mounts);
+    let cgroupDir: string | undefined;
+    let cgroupFd = -1;
+    let cgroupOwned = false;
+    if (layout.unifiedMount) {
+      cgroupDir = cgroupDirFor(layout.unifiedMount, spec.linux?.cgroupsPath, o.id, ownCgroupV2());
+      const cg = createCgroup(cgroupDir);
+      cgroupFd = cg.fd;
+      cgroupOwned = cg.createdTop !== undefined;
+      undo.add(() => closeQuietly(cg.fd));
+      if (cg.createdTop) undo.add(() => removeCgroup(cgroupDir!, cg.createdTop));
+    }
+
+    const fifoPath = join(dir, FIFO_NAME);
+    mkfifo(fifoPath, 0o622);
+    const fifoFd = openSync(fifoPath, O_PATH);
+    undo.add(() => closeQuietly(fifoFd));
+
+    let consoleFd = -1;
+    let consoleReceiver = -1;
+    if (o.consoleSocket) {
+      consoleFd = unixConnect(resolve(o.consoleSocket));
+    } else if (relayed) {
+      [consoleReceiver, consoleFd] = socketpair(SOCK_STREAM);
+      const receiver = consoleReceiver;
+      undo.add(() => closeQuietly(receiver));
+    }
+    if (consoleFd >= 0) {
+      const fd = consoleFd;
+      undo.add(() => closeQuietly(fd));
+    }
+
+    const [parentEnd, childEnd] = socketpair(SOCK_SEQPACKET);
+    undo.add(() => closeQuietly(parentEnd));
+
+    const env = proc.env?.some((e) => e.startsWith('HOME=')) ? [] : [`HOME=${homeOf(bundle.rootfs, proc.user.uid) ?? '/'}`];
+    const plan = buildInitPlan({
+      id: o.id,
+      spec,
+      rootfs: bundle.rootfs,
+      bundle: bundle.dir,
+      host,
+      cgroupDir,
+      fds: { sync: childEnd, parentSync: parentEnd, cgroup: cgroupFd, fifo: fifoFd, console: consoleFd },
+      noPivot: o.noPivot ?? false,
+      noNewKeyring: o.noNewKeyring ?? false,
+      preserveFds: o.preserveFds ?? 0,
+      env,
+    });
+    plan.ops.forEach((p, i) => log.debug(`plan op ${i}: ${p.describe}`));
+
+    let record: ContainerRecord | undefined;
+    const launched = launch(plan, parentEnd, {
+      userMap: (pid) => writeIdMaps(pid, spec, host.euid),
+      timeOffsets: (pid) => writeTimeOffsets(pid, spec),
+      ready: (pid) => {
+        const startTime = processStartTime(pid);
+        if (startTime === undefined) throw new RuntimeError(`the container's init (pid ${pid}) vanished before it was ready`);
+        record = {
+          ociVersion: spec.ociVersion,
+          id: o.id,
+          pid,
+          pidStartTime: startTime,
+          bundle: bundle.dir,
+          rootfs: bundle.rootfs,
+          created: new Date().toISOString(),
+          owner: '',
+          ...(spec.annotations ? { annotations: spec.annotations } : {}),
+          ...(cgroupDir ? { cgroupDir, cgroupOwned } : {}),
+          config: spec,
+        };
+        writeRecord(dir, record);
+        if (o.pidFile) {
+          const pidFile = resolve(o.pidFile);
+          writeFileAtomic(pidFile, String(pid));
+          undo.add(() => rmSync(pidFile, { force: true }));
+        }
+      },
+    });
+    let consoleMaster: number | undefined;
+    if (consoleReceiver >= 0) {
+      consoleMaster = recvFd(consoleReceiver).fd;
+      closeQuietly(consoleReceiver);
+    }
+    for (const fd of [fifoFd, parentEnd, launched.clonePidfd, cgroupFd, consoleFd]) if (fd >= 0) closeQuietly(fd);
+    return { pid: launched.pid, record: record!, ...(consoleMaster !== undefined ? { consoleMaster } : {}) };
+  } catch (e) {
+    undo.run(log);
+    throw e;
+  }
+}
+
+const sleepMs = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+
+/** Lets a created container's init exec: opens the exec fifo and reads its byte. */
+export function startContainer(root: string, id: string): ContainerRecord {
+  const rec = loadRecord(root, id);
+  const unlock = lockContainer(root, id);
+  try {
+    const status = containerStatus(root, rec);
+    if (status === 'stopped') throw new RuntimeError('cannot start a container that has stopped');
+    if (status !== 'created') throw new RuntimeError('cannot start an already running container');
+    const fifoPath = join(stateDir(root, id), FIFO_NAME);
+    // Non-blocking open: a blocking one would hang if the init died meanwhile.
+    const fd = openSync(fifoPath, O_RDONLY | O_NONBLOCK);
+    try {
+      const buf = Buffer.alloc(1);
+      for (;;) {
+        if (pollReadable([fd], 100).length > 0) {
+          let n = 0;
+          try {
+            n = readSync(fd, buf, 0, 1, null);
+          } catch (e) {
+            if ((e as NodeJS.ErrnoException).code === 'EAGAIN') continue;
+            throw e;
+          }
+          if (n === 1) break;
+          throw new RuntimeError('cannot start a container that has stopped');
+        }
+        if (!processAlive(rec.pid, rec.pidStartTime)) throw new RuntimeError('cannot start a container that has stopped');
+      }
+    } finally {
+      closeSync(fd);
+    }
+    unlinkSync(fifoPath);
+    return rec;
+  } finally {
+    unlock();
+  }
+}
+
+/** Signals a process, by pidfd, after checking that the pid is still our init. */
+function signalProcess(pid: number, startTime: string | undefined, sig: number): void {
+  let pidfd: number;
+  try {
+    pidfd = pidfdOpen(pid);
+  } catch {
+    return; // gone
+  }
+  try {
+    if (startTime !== undefined && processStartTime(pid) !== startTime) return;
+    pidfdSendSignal(pidfd, sig);
+  } catch (e) {
+    if ((e as { code?: string }).code !== 'ESRCH') throw e;
+  } finally {
+    closeSync(pidfd);
+  }
+}
+
+export function killContainer(root: string, id: string, sig: number, all = false): void {
+  const rec = loadRecord(root, id);
+  const status = containerStatus(root, rec);
+  if (status === 'stopped') throw new RuntimeError('container not running');
+  if (all && rec.cgroupDir) {
+    for (const pid of cgroupPids(rec.cgroupDir)) signalProcess(pid, undefined, sig);
+    return;
+  }
+  signalProcess(rec.pid, rec.pidStartTime, sig);
+}
+
+/** Waits until the init is gone (bounded). */
+function waitGone(rec: ContainerRecord, timeoutMs: number): boolean {
+  let pidfd: number;
+  try {
+    pidfd = pidfdOpen(rec.pid);
+  } catch {
+    return true;
+  }
+  try {
+    const deadline = Date.now() + timeoutMs;
+    while (processAlive(rec.pid, rec.pidStartTime)) {
+      const left = deadline - Date.now();
+      if (left <= 0) return false;
+      pollReadable([pidfd], Math.min(left, 50));
+    }
+    return true;
+  } finally {
+    closeSync(pidfd);
+  }
+}
+
+/** Kills whatever is left and removes the cgroup and the state directory. */
+function destroy(root: string, rec: ContainerRecord): void {
+  if (processAlive(rec.pid, rec.pidStartTime)) {
+    signalProcess(rec.pid, rec.pidStartTime, 9);
+    if (!waitGone(rec, 10000)) throw new RuntimeError(`container ${rec.id}: init ${rec.pid} did not die after SIGKILL`);
+  }
+  if (rec.cgroupDir) {
+    // Without a pid namespace, processes may outlive the init.
+    for (let i = 0; i < 100; i++) {
+      const pids = cgroupPids(rec.cgroupDir);
+      if (pids.length === 0) break;
+      for (const pid of pids) signalProcess(pid, undefined, 9);
+      sleepMs(10);
+    }
+    if (rec.cgroupOwned) removeCgroup(rec.cgroupDir);
+  }
+  removeStateDir(root, rec.id);
+}
+
+export function deleteContainer(root: string, id: string, force = false, log: Logger = silentLogger): void {
+  validateId(id);
+  const rec = readRecord(root, id);
+  if (!rec) {
+    // A create that died half-way leaves a directory without state.json.
+    let exists = false;
+    try {
+      exists = statSync(stateDir(root, id)).isDirectory();
+    } catch {
+      /* none */
+    }
+    if (exists && force) {
+      log.warn(`removing the incomplete container directory ${stateDir(root, id)}`);
+      removeStateDir(root, id);
+      return;
+    }
+    throw new RuntimeError(`container "${id}" does not exist`);
+  }
+  const unlock = lockContainer(root, id);
+  try {
+    const status = containerStatus(root, rec);
+    if ((status === 'running' || status === 'paused') && !force) {
+      throw new RuntimeError(`cannot delete container ${id} that is not stopped: ${status}`);
+    }
+    destroy(root, rec);
+  } finally {
+    unlock();
+  }
+}
+
+export function containerState(root: string, id: string): State {
+  return ociState(root, loadRecord(root, id));
+}
+
+export interface ListEntry {
+  state: State;
+  /** the user owning the state directory, by name */
+  owner: string;
+}
+
+function userName(uid: number): string {
+  try {
+    for (const line of readFileSync('/etc/passwd', 'utf8').split('\n')) {
+      const f = line.split(':');
+      if (f.length > 2 && Number(f[2]) === uid && f[2] !== '') return f[0]!;
+    }
+  } catch {
+    /* no passwd */
+  }
+  return String(uid);
+}
+
+export function listContainers(root: string): ListEntry[] {
+  const out: ListEntry[] = [];
+  for (const id of listIds(root)) {
+    const rec = readRecord(root, id);
+    let uid = 0;
+    try {
+      uid = statSync(stateDir(root, id)).uid;
+    } catch {
+      continue;
+    }
+    const state: State = rec
+      ? ociState(root, rec)
+      : { ociVersion: '', id, pid: 0, status: 'creating', bundle: '', rootfs: '', created: '', owner: '' };
+    out.push({ state, owner: userName(uid) });
+  }
+  return out;
+}

@@ -1,0 +1,140 @@
+// Runs a LaunchPlan: clone3 the child through libtsrunc, then serve its sync
+// messages (user maps, time offsets, ready) until it is ready or fails.
+// A failure names the op: `op 12 mount proc on /proc: EPERM (...)`.
+import { readSync, writeSync, closeSync } from 'node:fs';
+import { spawnPlan } from '../linux/native.js';
+import { pollReadable, waitpidNoHang, type WaitResult } from '../linux/libc.js';
+import { errnoName, SyscallError } from '../linux/syscall-error.js';
+import { signalName } from '../linux/signals.js';
+import { encodePlan } from './plan/encode.js';
+import { SYNC_TAG, type LaunchPlan } from './plan/ops.js';
+
+const MSG_SYNC = 1;
+const MSG_PID = 2;
+const MSG_ERROR = 3;
+const MSG_SIZE = 16;
+
+const DETAILS: Record<number, string> = {
+  1: 'the path resolves where this mount is not allowed (into /proc, or outside the container root)',
+  2: 'not the real /dev/null (character device 1:3)',
+  3: 'the working directory is outside the container root',
+  4: 'an existing node there has another type or device number',
+  5: 'executable file not found in $PATH',
+  6: 'stopped by the runtime',
+  7: 'not on procfs',
+  8: "the container's /dev/ptmx is not on a devpts filesystem",
+};
+
+/** A plan op failed in the child. */
+export class LaunchError extends Error {
+  readonly op: number;
+  readonly errno: number;
+  constructor(op: number, description: string, errno: number, detail: number) {
+    const why = DETAILS[detail] ?? new SyscallError('', errno).message.replace(/^: /, '');
+    const code = detail === 5 ? '' : `${errnoName(errno)}: `;
+    super(`op ${op} ${description}: ${detail ? `${code}${why}` : why}`);
+    this.name = 'LaunchError';
+    this.op = op;
+    this.errno = errno;
+  }
+}
+
+export interface LaunchHooks {
+  /** write the uid/gid maps of `pid`'s new user namespace */
+  userMap?(pid: number): void;
+  /** write /proc/pid/timens_offsets */
+  timeOffsets?(pid: number): void;
+  /** the child is ready (all but the exec fifo and exec); record the container */
+  ready?(pid: number): void;
+}
+
+export interface Launched {
+  /** the container's init, as the host sees it */
+  pid: number;
+  /** the process clone3 made (differs from pid when the plan forks) */
+  clonePid: number;
+  clonePidfd: number;
+}
+
+function reply(fd: number, ok: boolean): void {
+  const m = Buffer.alloc(MSG_SIZE);
+  m.writeUInt32LE(MSG_SYNC, 0);
+  m.writeInt32LE(ok ? 0 : 1, 8);
+  writeSync(fd, m);
+}
+
+/** Waits (bounded) for a child we spawned to exit, and reaps it. */
+export function reapChild(pid: number, pidfd: number, timeoutMs = 5000): WaitResult | undefined {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const r = waitpidNoHang(pid);
+    if (r) return r;
+    const left = deadline - Date.now();
+    if (left <= 0) return undefined;
+    pollReadable([pidfd], Math.min(left, 100));
+  }
+}
+
+function killQuietly(pid: number): void {
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    /* already gone */
+  }
+}
+
+/**
+ * Spawns the plan and serves the child until it reports READY. The caller
+ * made the socketpair: plan.syncFd goes to the child, parentFd stays here.
+ * On failure the child (and any fork of it) is killed and reaped.
+ */
+export function launch(plan: LaunchPlan, parentFd: number, hooks: LaunchHooks): Launched {
+  const buf = encodePlan(plan);
+  const spawned = spawnPlan(buf);
+  closeSync(plan.syncFd);
+  let pid = spawned.pid;
+  const msg = Buffer.alloc(MSG_SIZE);
+  try {
+    for (;;) {
+      const n = readSync(parentFd, msg, 0, MSG_SIZE, null);
+      if (n === 0) {
+        const st = reapChild(spawned.pid, spawned.pidfd, 1000);
+        const how = st?.signal ? `was killed by ${signalName(st.signal)}` : st ? `exited with status ${st.code}` : 'closed its sync socket';
+        throw new Error(`the container's init ${how} before it was ready`);
+      }
+      const type = msg.readUInt32LE(0);
+      const opIndex = msg.readInt32LE(4);
+      const err = msg.readInt32LE(8);
+      const value = msg.readInt32LE(12);
+      if (type === MSG_ERROR) {
+        const o = plan.ops[opIndex];
+        throw new LaunchError(opIndex, o ? o.describe : 'end of plan', err, value);
+      }
+      if (type === MSG_PID) {
+        pid = value;
+        continue;
+      }
+      if (type !== MSG_SYNC) throw new Error(`unexpected message ${type} from the container's init`);
+      try {
+        if (value === SYNC_TAG.USERMAP) hooks.userMap?.(pid);
+        else if (value === SYNC_TAG.TIMENS) hooks.timeOffsets?.(pid);
+        else if (value === SYNC_TAG.READY) hooks.ready?.(pid);
+      } catch (e) {
+        reply(parentFd, false);
+        throw e;
+      }
+      reply(parentFd, true);
+      if (value === SYNC_TAG.READY) break;
+    }
+  } catch (e) {
+    killQuietly(pid);
+    if (pid !== spawned.pid) killQuietly(spawned.pid);
+    reapChild(spawned.pid, spawned.pidfd);
+    closeSync(spawned.pidfd);
+    throw e;
+  }
+  // A forking plan leaves an intermediate that exits at once: reap it.
+  if (pid !== spawned.pid) reapChild(spawned.pid, spawned.pidfd);
+  return { pid, clonePid: spawned.pid, clonePidfd: spawned.pidfd };
+}
+

@@ -1,0 +1,62 @@
+// Spec -> LaunchPlan for a container's init process, in runc's order:
+// namespaces, session, keyring, rootfs, console, hostname, limits, identity,
+// cwd, ready, exec fifo, exec.
+import * as k from '../../linux/constants.js';
+import { op, IGNORE, SYNC_TAG, type LaunchPlan, type PlanOp } from './ops.js';
+import { planNamespaces } from './namespaces.js';
+import { planRootfs } from './rootfs.js';
+import { planIdentity, planRlimits, planExec, planMakeCwd, planChdir, pathOf } from './process.js';
+import type { InitPlanInput } from './context.js';
+
+// Session keyring permissions runc adds: search for the owner, or for other
+// users inside a user namespace.
+const KEY_POS_SEARCH_USR = 0x80000;
+const KEY_POS_SEARCH_OTH = 0x8;
+
+export function buildInitPlan(input: InitPlanInput): LaunchPlan {
+  const { spec, fds } = input;
+  const proc = spec.process!;
+  const ns = planNamespaces(spec);
+  const ops: PlanOp[] = [
+    // Die with the runtime while it still owns our setup.
+    op('PRCTL', { option: k.PR_SET_PDEATHSIG, arg2: 9, arg3: 0, arg4: 0, arg5: 0 }, 'die with the runtime during setup'),
+    ...ns.ops,
+    op('SETSID', {}, 'start a new session', IGNORE.EPERM),
+  ];
+  if (!input.noNewKeyring) {
+    ops.push(
+      op(
+        'KEYRING',
+        { name: `_ses.${input.id}`, perm: ns.inUserNs ? KEY_POS_SEARCH_OTH : KEY_POS_SEARCH_USR },
+        'join a session keyring of our own',
+        IGNORE.ENOSYS,
+      ),
+    );
+  }
+
+  const rootfs = planRootfs(input, ns);
+  ops.push(...rootfs.prepare, ...rootfs.enter);
+  ops.push(planMakeCwd(proc));
+  if (proc.terminal) {
+    const size = proc.consoleSize;
+    ops.push(op('CONSOLE', { socket: fds.console, rows: size?.height ?? 0, cols: size?.width ?? 0 }, 'create the pty and send its master to the console socket'));
+  }
+  ops.push(...rootfs.finalize);
+  ops.push(op('UMASK', { mask: proc.user.umask ?? 0o022 }, `set umask ${(proc.user.umask ?? 0o022).toString(8).padStart(4, '0')}`));
+  if (spec.hostname) ops.push(op('SETHOSTNAME', { name: spec.hostname }, `set hostname ${spec.hostname}`));
+  if (spec.domainname) ops.push(op('SETDOMAINNAME', { name: spec.domainname }, `set domainname ${spec.domainname}`));
+  if (proc.noNewPrivileges) ops.push(op('PRCTL', { option: k.PR_SET_NO_NEW_PRIVS, arg2: 1, arg3: 0, arg4: 0, arg5: 0 }, 'set no_new_privs'));
+  ops.push(...planRlimits(proc));
+
+  // A rootless runtime denies setgroups in the user namespace it creates.
+  const setgroupsAllowed = !(ns.newUserNs && input.host.euid !== 0);
+  ops.push(...planIdentity(proc, input.host.capLastCap, setgroupsAllowed));
+  ops.push(planChdir(proc));
+  const env = [...(proc.env ?? []), ...input.env];
+  ops.push(op('FIND_EXEC', { file: proc.args![0]!, path: pathOf(env) }, `look up ${proc.args![0]}`));
+  ops.push(op('PRCTL', { option: k.PR_SET_PDEATHSIG, arg2: 0, arg3: 0, arg4: 0, arg5: 0 }, 'outlive the runtime from here on'));
+  ops.push(op('SYNC', { tag: SYNC_TAG.READY }, 'report ready'));
+  ops.push(...planExec(proc, env, fds.fifo, input.preserveFds));
+
+  return { cloneFlags: ns.cloneFlags, cgroupFd: fds.cgroup, syncFd: fds.sync, parentSyncFd: fds.parentSync, ops };
+}
