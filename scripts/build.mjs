@@ -21,6 +21,21 @@ try {
   /* not a git checkout */
 }
 
+// commander requires child_process at load time for executable subcommands,
+// which we never use: load it only if touched (saves ~3 ms per command).
+const lazyChildProcess = {
+  name: 'lazy-child-process',
+  setup(b) {
+    b.onResolve({ filter: /^(node:)?child_process$/ }, (args) =>
+      args.importer.includes(`${join('node_modules', 'commander')}`) ? { path: 'child_process', namespace: 'lazy' } : undefined,
+    );
+    b.onLoad({ filter: /.*/, namespace: 'lazy' }, () => ({
+      contents: 'module.exports = new Proxy({}, { get: (_, k) => require("node:child_process")[k] });',
+      loader: 'js',
+    }));
+  },
+};
+
 const entries = { tsrunc: 'src/cli/tsrunc/bin.ts', tsrund: 'src/cli/tsrund/bin.ts', tsrctl: 'src/cli/tsrctl/bin.ts' };
 mkdirSync(join(root, 'dist'), { recursive: true });
 for (const [name, entry] of Object.entries(entries)) {
@@ -32,9 +47,11 @@ for (const [name, entry] of Object.entries(entries)) {
     platform: 'node',
     target: 'node20',
     format: 'cjs',
-    minifySyntax: true,
+    minify: true,
+    keepNames: false,
+    plugins: [lazyChildProcess],
     sourcemap: 'linked',
-    external: ['koffi'],
+    external: ['@koromix/*'],
     logLevel: 'warning',
     banner: { js: '#!/usr/bin/env node\nconst __import_meta_url = require("node:url").pathToFileURL(__filename).href;' },
     define: {

@@ -2,6 +2,7 @@
 // them and containerd's shim reads them) and stderr.
 import { appendFileSync } from 'node:fs';
 import type { Logger } from '../runtime/log.js';
+import { err } from './output.js';
 
 export type LogFormat = 'text' | 'json';
 type Level = 'debug' | 'warning' | 'error';
@@ -32,17 +33,17 @@ export class CliLogger implements Logger {
 
   debug(msg: string): void {
     if (!this.debugEnabled) return;
-    if (!this.toFile('debug', msg)) process.stderr.write(`${this.tool}: debug: ${msg}\n`);
+    if (!this.toFile('debug', msg)) err(`${this.tool}: debug: ${msg}\n`);
   }
 
   warn(msg: string): void {
     this.toFile('warning', msg);
-    process.stderr.write(`${this.tool}: warning: ${msg}\n`);
+    err(`${this.tool}: warning: ${msg}\n`);
   }
 
   /** The error is always the last line on stderr, and a line in --log. */
   error(msg: string): void {
     this.toFile('error', msg);
-    process.stderr.write(`${this.tool}: ${msg}\n`);
+    err(`${this.tool}: ${msg}\n`);
   }
 }

@@ -12,8 +12,10 @@ export type NativeFn = (...args: any[]) => any;
 let koffiModule: KoffiModule | undefined;
 
 export function koffi(): KoffiModule {
-  // require() rather than import: the CommonJS entry loads several ms faster.
-  koffiModule ??= createRequire(import.meta.url)('koffi') as KoffiModule;
+  // Loaded on first use. In the CLI bundle `require('koffi')` is bundled
+  // (koffi's package exports map alone costs ~3 ms to resolve); running from
+  // source (tests) there is no require, so ask Node for one.
+  koffiModule ??= (typeof require === 'function' ? require('koffi') : createRequire(import.meta.url)('koffi')) as KoffiModule;
   return koffiModule;
 }
 

@@ -1,6 +1,6 @@
 // The container lifecycle as runc has it: create (init blocked on the exec
 // fifo), start, kill, delete, state, list. No CLI code here.
-import { closeSync, openSync, readSync, unlinkSync, statSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, openSync, readSync, unlinkSync, statSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { O_PATH, O_RDONLY, O_NONBLOCK, SOCK_SEQPACKET, SOCK_STREAM } from '../linux/constants.js';
 import { mkfifo, socketpair, pollReadable, pidfdOpen, pidfdSendSignal } from '../linux/libc.js';
@@ -8,9 +8,9 @@ import { unixConnect, recvFd } from '../linux/native.js';
 import { processStartTime, processAlive } from '../linux/proc.js';
 import { loadBundle } from '../oci/bundle.js';
 import { ConfigError } from '../oci/validate.js';
-import type { State } from '../oci/spec.js';
+import type { IdMapping, State } from '../oci/spec.js';
 import { RuntimeError } from './errors.js';
-import { launch } from './launch.js';
+import { launch, awaitExec } from './launch.js';
 import { buildInitPlan } from './plan/init.js';
 import { hostFacts } from './host.js';
 import { writeIdMaps, writeTimeOffsets } from './idmap.js';
@@ -43,6 +43,8 @@ export interface CreateOptions {
   consoleSocket?: string | undefined;
   /** with process.terminal and no console socket: keep the pty master (`run` relays it) */
   relayConsole?: boolean;
+  /** keep the sync socket so that errors after `start` (exec) can be reported */
+  watchExec?: boolean;
   noPivot?: boolean;
   noNewKeyring?: boolean;
   preserveFds?: number;
@@ -54,6 +56,8 @@ export interface Created {
   record: ContainerRecord;
   /** the pty master, when relayConsole applied */
   consoleMaster?: number;
+  /** with watchExec: call after `start`; throws if the init failed to exec */
+  confirmExec?: () => void;
 }
 
 /** Undo steps for a create that fails half-way, run newest first. */
@@ -71,6 +75,13 @@ class Undo {
       }
     }
   }
+}
+
+/** The host id that a container id maps to (itself without a mapping). */
+function hostIdOf(id: number, maps: IdMapping[] | undefined): number {
+  if (!maps?.length) return id;
+  const m = maps.find((x) => id >= x.containerID && id < x.containerID + x.size);
+  return m ? m.hostID + (id - m.containerID) : id;
 }
 
 function closeQuietly(fd: number): void {
@@ -116,6 +127,10 @@ export function createContainer(o: CreateOptions): Created {
 
     const fifoPath = join(dir, FIFO_NAME);
     mkfifo(fifoPath, 0o622);
+    // Explicit mode (umask applies to mkfifo), owned by the container's root
+    // so that its init can open it from inside a user namespace.
+    chmodSync(fifoPath, 0o622);
+    chownSync(fifoPath, hostIdOf(0, spec.linux?.uidMappings), hostIdOf(0, spec.linux?.gidMappings));
     const fifoFd = openSync(fifoPath, O_PATH);
     undo.add(() => closeQuietly(fifoFd));
 
@@ -185,8 +200,21 @@ export function createContainer(o: CreateOptions): Created {
       consoleMaster = recvFd(consoleReceiver).fd;
       closeQuietly(consoleReceiver);
     }
-    for (const fd of [fifoFd, parentEnd, launched.clonePidfd, cgroupFd, consoleFd]) if (fd >= 0) closeQuietly(fd);
-    return { pid: launched.pid, record: record!, ...(consoleMaster !== undefined ? { consoleMaster } : {}) };
+    for (const fd of [fifoFd, launched.clonePidfd, cgroupFd, consoleFd]) if (fd >= 0) closeQuietly(fd);
+    const created: Created = { pid: launched.pid, record: record! };
+    if (consoleMaster !== undefined) created.consoleMaster = consoleMaster;
+    if (o.watchExec) {
+      created.confirmExec = () => {
+        try {
+          awaitExec(plan, parentEnd);
+        } finally {
+          closeQuietly(parentEnd);
+        }
+      };
+    } else {
+      closeQuietly(parentEnd);
+    }
+    return created;
   } catch (e) {
     undo.run(log);
     throw e;

@@ -138,3 +138,19 @@ export function launch(plan: LaunchPlan, parentFd: number, hooks: LaunchHooks): 
   return { pid, clonePid: spawned.pid, clonePidfd: spawned.pidfd };
 }
 
+/**
+ * After `start`: reads the sync socket until the init's execve closes it
+ * (success) or it reports the op that failed after READY.
+ */
+export function awaitExec(plan: LaunchPlan, parentFd: number): void {
+  const msg = Buffer.alloc(MSG_SIZE);
+  for (;;) {
+    const n = readSync(parentFd, msg, 0, MSG_SIZE, null);
+    if (n === 0) return;
+    if (msg.readUInt32LE(0) === MSG_ERROR) {
+      const opIndex = msg.readInt32LE(4);
+      const o = plan.ops[opIndex];
+      throw new LaunchError(opIndex, o ? o.describe : 'end of plan', msg.readInt32LE(8), msg.readInt32LE(12));
+    }
+  }
+}

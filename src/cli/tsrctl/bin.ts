@@ -1,10 +1,11 @@
 // tsrctl: the client of tsrund. This release ships the runtime (tsrunc) only.
 import { VERSION, COMMIT } from '../../version.js';
+import { out, err } from '../output.js';
 
 const args = process.argv.slice(2);
 if (args[0] === 'version' || args.includes('-v') || args.includes('--version')) {
-  process.stdout.write(`tsrctl ${VERSION} (commit ${COMMIT})\n`);
+  out(`tsrctl ${VERSION} (commit ${COMMIT})\n`);
 } else {
-  process.stderr.write('tsrctl: the client needs tsrund, which is not part of this release yet; use tsrunc (see README, "Status")\n');
+  err('tsrctl: the client needs tsrund, which is not part of this release yet; use tsrunc (see README, "Status")\n');
   process.exitCode = 1;
 }

@@ -11,7 +11,7 @@ export interface CreateFlags {
 }
 
 export default function create(g: Globals, id: string, o: CreateFlags): void {
-  createContainer({
+  withContext(`create ${id}`, () => createContainer({
     root: g.root,
     id,
     bundle: o.bundle,
@@ -21,5 +21,15 @@ export default function create(g: Globals, id: string, o: CreateFlags): void {
     noNewKeyring: !o.newKeyring,
     preserveFds: o.preserveFds,
     log: g.log,
-  });
+  }));
+}
+
+/** Prefixes an error with what was being done: `create c1: config.json: ...`. */
+export function withContext<T>(what: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    if (e instanceof Error) e.message = `${what}: ${e.message}`;
+    throw e;
+  }
 }

@@ -1,5 +1,6 @@
 import { listContainers } from '../../runtime/container.js';
 import type { Globals } from './main.js';
+import { out } from '../output.js';
 
 /** Go's tabwriter as runc configures it: min width 12, padding 3. */
 export function formatTable(rows: string[][]): string {
@@ -10,14 +11,14 @@ export function formatTable(rows: string[][]): string {
 export default function list(g: Globals, o: { format: 'table' | 'json'; quiet?: boolean }): void {
   const entries = listContainers(g.root);
   if (o.quiet) {
-    process.stdout.write(entries.map((e) => `${e.state.id}\n`).join(''));
+    out(entries.map((e) => `${e.state.id}\n`).join(''));
     return;
   }
   if (o.format === 'json') {
-    process.stdout.write(`${JSON.stringify(entries.map((e) => ({ ...e.state, owner: e.owner })))}\n`);
+    out(`${JSON.stringify(entries.map((e) => ({ ...e.state, owner: e.owner })))}\n`);
     return;
   }
   const rows = [['ID', 'PID', 'STATUS', 'BUNDLE', 'CREATED', 'OWNER']];
   for (const { state: s, owner } of entries) rows.push([s.id, String(s.pid), s.status, s.bundle, s.created, owner]);
-  process.stdout.write(formatTable(rows));
+  out(formatTable(rows));
 }

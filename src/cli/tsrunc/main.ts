@@ -2,6 +2,7 @@
 // module, loaded only when that verb runs.
 import { Command, Option } from 'commander';
 import { goStyleLongFlags } from '../argv.js';
+import { out, err } from '../output.js';
 import { CliLogger, type LogFormat } from '../logging.js';
 import { VERSION, COMMIT } from '../../version.js';
 import { OCI_SPEC_VERSION } from '../../oci/spec.js';
@@ -82,11 +83,12 @@ export function main(argv: string[]): void {
     .option('--rootless <mode>', 'accepted for runc compatibility: true, false or auto')
     .option('--criu <path>', 'accepted for runc compatibility (checkpointing is not supported)')
     .option('-v, --version', 'print the version')
+    .configureOutput({ writeOut: out, writeErr: err })
     .showHelpAfterError()
     .enablePositionalOptions();
 
   program.on('option:version', () => {
-    process.stdout.write(`tsrunc version ${VERSION}\ncommit: ${COMMIT}\nspec: ${OCI_SPEC_VERSION}\n`);
+    out(`tsrunc version ${VERSION}\ncommit: ${COMMIT}\nspec: ${OCI_SPEC_VERSION}\n`);
     process.exit(0);
   });
 
@@ -132,7 +134,7 @@ export function main(argv: string[]): void {
     .action(verb(() => import('./spec.js')));
 
   program.parseAsync(goStyleLongFlags(argv, LONG_FLAGS), { from: 'user' }).catch((e: unknown) => {
-    process.stderr.write(`tsrunc: ${messageOf(e)}\n`);
+    err(`tsrunc: ${messageOf(e)}\n`);
     process.exitCode = 1;
   });
 }

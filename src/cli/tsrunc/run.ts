@@ -1,11 +1,12 @@
 import { existsSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
-import { createContainer, startContainer, deleteContainer, killContainer } from '../../runtime/container.js';
+import { createContainer, startContainer, deleteContainer, killContainer, type Created } from '../../runtime/container.js';
+import { processAlive } from '../../linux/proc.js';
 import { supervise } from '../../runtime/foreground.js';
 import { relayConsole } from '../../runtime/console.js';
 import { setChildSubreaper } from '../../linux/libc.js';
 import { constants } from 'node:os';
-import type { CreateFlags } from './create.js';
+import { withContext, type CreateFlags } from './create.js';
 import type { Globals } from './main.js';
 
 interface RunFlags extends CreateFlags {
@@ -25,25 +26,37 @@ export function runTarget(arg: string, bundleFlag: string, bundleGiven: boolean)
   return { id, bundle: arg };
 }
 
+/** start, then wait for the exec; if the init died instead, its error is the better one. */
+function startInit(root: string, id: string, created: Created): void {
+  try {
+    startContainer(root, id);
+  } catch (e) {
+    if (!processAlive(created.pid)) created.confirmExec?.();
+    throw e;
+  }
+  created.confirmExec?.();
+}
+
 export default async function run(g: Globals, arg: string, o: RunFlags): Promise<number> {
   const { id, bundle } = runTarget(arg, o.bundle, o.bundle !== '.');
   // Our init may be a grandchild (a joined pid namespace): adopt it.
   if (!o.detach && o.subreaper) setChildSubreaper();
-  const created = createContainer({
+  const created = withContext(`run ${id}`, () => createContainer({
     root: g.root,
     id,
     bundle,
     pidFile: o.pidFile,
     consoleSocket: o.consoleSocket,
     relayConsole: !o.detach,
+    watchExec: true,
     noPivot: !o.pivot,
     noNewKeyring: !o.newKeyring,
     preserveFds: o.preserveFds,
     log: g.log,
-  });
+  }));
   if (o.detach) {
     try {
-      startContainer(g.root, id);
+      startInit(g.root, id, created);
     } catch (e) {
       deleteContainer(g.root, id, true, g.log);
       throw e;
@@ -61,7 +74,7 @@ export default async function run(g: Globals, arg: string, o: RunFlags): Promise
   const relay = created.consoleMaster !== undefined ? relayConsole(created.consoleMaster) : undefined;
   let code: number;
   try {
-    startContainer(g.root, id);
+    startInit(g.root, id, created);
     const exit = await watch.exited;
     code = exit.code;
     if (relay) await Promise.race([relay.closed, new Promise((r) => setTimeout(r, 200))]);

@@ -1,0 +1,28 @@
+# Shared helpers for the benchmarks (sourced). Plain bash + hyperfine + jq.
+
+# make_bundle DIR [ARG...]: busybox-static rootfs and a config from `tsrunc spec`,
+# terminal off, args (default /bin/true).
+make_bundle() {
+  local dir=$1; shift
+  [ $# -gt 0 ] || set -- /bin/true
+  local bb; bb=$(command -v busybox) || { echo "busybox-static is needed (apt-get install busybox-static)" >&2; return 1; }
+  rm -rf "$dir"; mkdir -p "$dir/rootfs"/{bin,proc,sys,dev,tmp,etc}
+  cp "$bb" "$dir/rootfs/bin/busybox"
+  for a in sh true false echo sleep cat; do ln -sf busybox "$dir/rootfs/bin/$a"; done
+  printf 'root:x:0:0:root:/root:/bin/sh\n' >"$dir/rootfs/etc/passwd"
+  printf 'root:x:0:\n' >"$dir/rootfs/etc/group"
+  node "$TSRUNC_JS" spec --bundle "$dir"
+  local args; args=$(printf '%s\n' "$@" | jq -R . | jq -s -c .)
+  # ociVersion 1.0.2: crun 1.8 rejects newer versions, and every peer reads this one.
+  jq --argjson a "$args" '.ociVersion="1.0.2" | .process.terminal=false | .process.args=$a' "$dir/config.json" >"$dir/config.json.tmp"
+  mv "$dir/config.json.tmp" "$dir/config.json"
+}
+
+# pooled_stats NAME FILE...: per-run times (s) from hyperfine JSON files -> one line of ms quantiles
+pooled_stats() {
+  local name=$1; shift
+  jq -s -r --arg n "$name" '
+    [.[].results[0].times[]] | sort | length as $l |
+    def q(p): .[((($l - 1) * p) | floor)] * 1000 * 100 | round / 100;
+    "\($n) n=\($l) median_ms=\(q(0.5)) p10_ms=\(q(0.1)) p90_ms=\(q(0.9))"' "$@"
+}
