@@ -15,7 +15,14 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 export TSRUNC_JS=${TSRUNC_JS:-$HERE/../dist/tsrunc.cjs}
 . "$HERE/lib.sh"
 W=$(mktemp -d /tmp/tsrunc-bench.XXXXXX)
-trap 'rm -rf "$W"' EXIT
+cleanup() { # the last --prepare leaves a container behind in each split root
+  for rt in tsrunc runc; do
+    if [ $rt = tsrunc ]; then node "$TSRUNC_JS" --root "$W/root-split-$rt" delete -f s >/dev/null 2>&1 || true
+    else runc --root "$W/root-split-$rt" delete -f s >/dev/null 2>&1 || true; fi
+  done
+  rm -rf "$W"
+}
+trap cleanup EXIT
 B=$W/bundle
 make_bundle "$B" /bin/true
 mkdir -p "$W/res"

@@ -1,0 +1,68 @@
+// Runs the built CLI (dist/tsrunc.cjs) as a user would, with a private --root.
+import { execa, type Options, type ResultPromise } from 'execa';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const TSRUNC = join(REPO, 'dist', 'tsrunc.cjs');
+
+export function tempRoot(): string {
+  const root = mkdtempSync(join(tmpdir(), 'tsrunc-root-'));
+  process.on('exit', () => rmSync(root, { recursive: true, force: true }));
+  return root;
+}
+
+export interface Cli {
+  root: string;
+  /** runs `tsrunc --root ROOT ...args`; never throws on a non-zero exit */
+  (args: string[], opts?: Options): ResultPromise<Options & { reject: false }>;
+  /**
+   * For commands that leave a container running (create, run -d): the
+   * container keeps the stdio it inherited, so it goes to files, not pipes
+   * that would never close. Resolves with the exit code and stderr text.
+   */
+  detached(args: string[]): Promise<{ exitCode: number; stderr: string }>;
+}
+
+export function cli(root = tempRoot()): Cli {
+  const fn = ((args: string[], opts: Options = {}) =>
+    execa('node', [TSRUNC, '--root', root, ...args], { reject: false, timeout: 60_000, ...opts })) as unknown as Cli;
+  fn.root = root;
+  let n = 0;
+  fn.detached = async (args: string[]) => {
+    // A real fd: execa would turn a { file } target into a pipe it drains.
+    const errFile = join(root, `.stderr-${process.pid}-${n++}`);
+    const errFd = openSync(errFile, 'w');
+    let r;
+    try {
+      r = await execa('node', [TSRUNC, '--root', root, ...args], {
+        reject: false,
+        timeout: 60_000,
+        stdin: 'ignore',
+        stdout: 'ignore',
+        stderr: errFd,
+      });
+    } finally {
+      closeSync(errFd);
+    }
+    const stderr = readFileSync(errFile, 'utf8').trim();
+    rmSync(errFile, { force: true });
+    return { exitCode: r.exitCode ?? -1, stderr };
+  };
+  return fn;
+}
+
+export const isRoot = process.geteuid?.() === 0;
+export const needsRoot = isRoot ? false : 'integration tests run real containers and need root';
+
+/** Polls until `cond` holds (or the time is up); returns its last value. */
+export async function waitFor<T>(cond: () => T | Promise<T>, ms = 5000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await cond();
+    if (v || Date.now() > deadline) return v;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

@@ -1,0 +1,57 @@
+// What a failed or finished container must not leave behind: its state
+// directory, its cgroup, mounts on the host, processes in its cgroup.
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { cgroupLayout } from '../../src/runtime/cgroups/mode.js';
+import { readMountInfo } from '../../src/linux/mountinfo.js';
+
+export interface Snapshot {
+  stateDirs: string[];
+  mounts: string[];
+}
+
+function mountLines(): string[] {
+  return readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .map((l) => l.split(' ').slice(3, 5).join(' '))
+    .filter(Boolean)
+    .sort();
+}
+
+export function snapshot(root: string): Snapshot {
+  return { stateDirs: existsSync(root) ? readdirSync(root).sort() : [], mounts: mountLines() };
+}
+
+export function cgroupDirOf(id: string): string | undefined {
+  const unified = cgroupLayout(readMountInfo()).unifiedMount;
+  return unified ? join(unified, id) : undefined;
+}
+
+/** Processes whose cgroup v2 path is /<id> (where tsrunc puts a container by default). */
+export function processesInCgroup(id: string): number[] {
+  const out: number[] = [];
+  for (const p of readdirSync('/proc')) {
+    if (!/^\d+$/.test(p)) continue;
+    try {
+      if (readFileSync(`/proc/${p}/cgroup`, 'utf8').split('\n').includes(`0::/${id}`)) out.push(Number(p));
+    } catch {
+      /* exited */
+    }
+  }
+  return out;
+}
+
+/** Differences between two snapshots, plus the container's cgroup and processes. */
+export function leftovers(root: string, before: Snapshot, id: string): string[] {
+  const after = snapshot(root);
+  const problems: string[] = [];
+  const newDirs = after.stateDirs.filter((d) => !before.stateDirs.includes(d));
+  if (newDirs.length) problems.push(`state dirs left: ${newDirs.join(', ')}`);
+  const newMounts = after.mounts.filter((m) => !before.mounts.includes(m));
+  if (newMounts.length) problems.push(`mounts left: ${newMounts.join('; ')}`);
+  const cg = cgroupDirOf(id);
+  if (cg && existsSync(cg)) problems.push(`cgroup left: ${cg}`);
+  const procs = processesInCgroup(id);
+  if (procs.length) problems.push(`processes left in cgroup /${id}: ${procs.join(', ')}`);
+  return problems;
+}
