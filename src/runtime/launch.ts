@@ -29,10 +29,11 @@ const DETAILS: Record<number, string> = {
 export class LaunchError extends Error {
   readonly op: number;
   readonly errno: number;
-  constructor(op: number, description: string, errno: number, detail: number) {
+  constructor(op: number, description: string, errno: number, detail: number, hint?: string) {
     const why = DETAILS[detail] ?? new SyscallError('', errno).message.replace(/^: /, '');
     const code = detail === 5 ? '' : `${errnoName(errno)}: `;
-    super(`op ${op} ${description}: ${detail ? `${code}${why}` : why}`);
+    const advice = hint && (errno === 13 || errno === 1) ? ` (${hint})` : '';
+    super(`op ${op} ${description}: ${detail ? `${code}${why}` : why}${advice}`);
     this.name = 'LaunchError';
     this.op = op;
     this.errno = errno;
@@ -108,7 +109,7 @@ export function launch(plan: LaunchPlan, parentFd: number, hooks: LaunchHooks): 
       const value = msg.readInt32LE(12);
       if (type === MSG_ERROR) {
         const o = plan.ops[opIndex];
-        throw new LaunchError(opIndex, o ? o.describe : 'end of plan', err, value);
+        throw new LaunchError(opIndex, o ? o.describe : 'end of plan', err, value, o?.hint);
       }
       if (type === MSG_PID) {
         pid = value;
@@ -150,7 +151,7 @@ export function awaitExec(plan: LaunchPlan, parentFd: number): void {
     if (msg.readUInt32LE(0) === MSG_ERROR) {
       const opIndex = msg.readInt32LE(4);
       const o = plan.ops[opIndex];
-      throw new LaunchError(opIndex, o ? o.describe : 'end of plan', msg.readInt32LE(8), msg.readInt32LE(12));
+      throw new LaunchError(opIndex, o ? o.describe : 'end of plan', msg.readInt32LE(8), msg.readInt32LE(12), o?.hint);
     }
   }
 }

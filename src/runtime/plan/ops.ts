@@ -90,6 +90,8 @@ export interface PlanOpOf<K extends OpName> {
   ignore: number;
   /** what the op does, in words, for errors and --debug */
   describe: string;
+  /** advice added to the error when the op fails with EACCES or EPERM */
+  hint?: string;
 }
 
 /** Any op of the table (a union, so each op keeps its own argument types). */

@@ -241,11 +241,15 @@ export function planRootfs(input: InitPlanInput, ns: NamespacePlan): RootfsOps {
       op('MOUNT', { source: '', target: parent.mountPoint, flags: pflag, fstype: '', data: '', pflags: P.HOST, guard: '' }, `make ${parent.mountPoint} (parent of the rootfs) ${pflag === k.MS_SLAVE ? 'slave' : 'private'}`),
     );
   }
-  prepare.push(
+  const rootOps = [
     op('MOUNT', { source: rootfs, target: rootfs, flags: k.MS_BIND | k.MS_REC, fstype: '', data: '', pflags: P.HOST, guard: '' }, `bind the rootfs ${rootfs} onto itself`),
     op('OPEN_ROOT', { path: rootfs }, `open the rootfs ${rootfs}`),
-    op('OPEN_PROC', { path: '/proc' }, 'keep a handle on /proc'),
-  );
+  ];
+  if (ns.inUserNs) {
+    // The mapped root is an unprivileged uid on the host.
+    for (const o of rootOps) o.hint = "the container's root user must be able to reach the rootfs: check the permissions of its parent directories";
+  }
+  prepare.push(...rootOps, op('OPEN_PROC', { path: '/proc' }, 'keep a handle on /proc'));
 
   const ctx: MountCtx = { input, ns, deferredReadonly: [] };
   (spec.mounts ?? []).forEach((m, i) => prepare.push(...planMount(ctx, m, i)));
