@@ -32,6 +32,7 @@ function rootfsTemplate(): string {
   const bb = busybox();
   if (!bb) throw new Error('busybox-static is not installed (apt-get install busybox-static)');
   const dir = mkdtempSync(join(tmpdir(), 'tsrunc-rootfs-'));
+  chmodSync(dir, 0o755);
   for (const d of ['bin', 'sbin', 'usr/bin', 'usr/sbin', 'etc', 'proc', 'sys', 'dev', 'tmp', 'root', 'home/tester', 'var/tmp', 'run']) {
     mkdirSync(join(dir, d), { recursive: true });
   }
@@ -50,6 +51,8 @@ function rootfsTemplate(): string {
 /** A fresh bundle in its own temp dir: default spec, terminal off, the given args. */
 export function makeBundle(args: string[], mutate?: (s: Spec) => void): Bundle {
   const dir = mkdtempSync(join(tmpdir(), 'tsrunc-bundle-'));
+  // A user namespace's root (an unprivileged host uid) must reach the rootfs.
+  chmodSync(dir, 0o755);
   const rootfs = join(dir, 'rootfs');
   cpSync(rootfsTemplate(), rootfs, { recursive: true, verbatimSymlinks: true });
   const spec = defaultSpec();

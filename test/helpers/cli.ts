@@ -1,5 +1,5 @@
 // Runs the built CLI (dist/tsrunc.cjs) as a user would, with a private --root.
-import { execa, type Options, type ResultPromise } from 'execa';
+import { execa, type Options } from 'execa';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -14,10 +14,19 @@ export function tempRoot(): string {
   return root;
 }
 
+export interface Result {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** A running command: a promise of its result that can also be signalled. */
+export type Running = Promise<Result> & { kill(signal?: NodeJS.Signals): boolean; pid: number | undefined };
+
 export interface Cli {
   root: string;
   /** runs `tsrunc --root ROOT ...args`; never throws on a non-zero exit */
-  (args: string[], opts?: Options): ResultPromise<Options & { reject: false }>;
+  (args: string[], opts?: Options): Running;
   /**
    * For commands that leave a container running (create, run -d): the
    * container keeps the stdio it inherited, so it goes to files, not pipes
@@ -27,8 +36,11 @@ export interface Cli {
 }
 
 export function cli(root = tempRoot()): Cli {
-  const fn = ((args: string[], opts: Options = {}) =>
-    execa('node', [TSRUNC, '--root', root, ...args], { reject: false, timeout: 60_000, ...opts })) as unknown as Cli;
+  const fn = ((args: string[], opts: Options = {}) => {
+    const sub = execa('node', [TSRUNC, '--root', root, ...args], { reject: false, timeout: 60_000, ...opts });
+    const done = sub.then((r) => ({ exitCode: r.exitCode ?? -1, stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? '') }));
+    return Object.assign(done, { kill: (sig?: NodeJS.Signals) => sub.kill(sig), pid: sub.pid });
+  }) as unknown as Cli;
   fn.root = root;
   let n = 0;
   fn.detached = async (args: string[]) => {
@@ -42,7 +54,7 @@ export function cli(root = tempRoot()): Cli {
         timeout: 60_000,
         stdin: 'ignore',
         stdout: 'ignore',
-        stderr: errFd,
+        stderr: errFd as unknown as 'inherit',
       });
     } finally {
       closeSync(errFd);
