@@ -216,7 +216,7 @@ function validateProcess(p: Record<string, Json>, path: string): void {
   if (caps) {
     for (const set of ['bounding', 'effective', 'inheritable', 'permitted', 'ambient']) {
       strings(caps, set, at(path, 'capabilities'))?.forEach((name, i) => {
-        if (!(name.toUpperCase() in CAPABILITIES)) {
+        if (!Object.hasOwn(CAPABILITIES, name.toUpperCase())) {
           throw new ConfigError(at(at(at(path, 'capabilities'), set), i), `unknown capability "${name}"`);
         }
       });
@@ -227,7 +227,7 @@ function validateProcess(p: Record<string, Json>, path: string): void {
     const rp = at(at(path, 'rlimits'), i);
     const o = object(r, rp);
     const type = str(o, 'type', rp, true)!;
-    if (!(type in RLIMIT_TYPES)) throw new ConfigError(at(rp, 'type'), `unknown rlimit type "${type}"`);
+    if (!Object.hasOwn(RLIMIT_TYPES, type)) throw new ConfigError(at(rp, 'type'), `unknown rlimit type "${type}"`);
     if (seen.has(type)) throw new ConfigError(at(rp, 'type'), `duplicate rlimit type "${type}"`);
     seen.add(type);
     const soft = int(o, 'soft', rp, { required: true, min: 0 })!;

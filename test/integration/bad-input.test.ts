@@ -58,6 +58,16 @@ const cases: Case[] = [
     mutate: (s) => (s.process!.args = ['/etc/passwd']),
     message: /op \d+ look up \/etc\/passwd: EACCES/,
   },
+  {
+    name: 'a part of the spec this version does not apply (seccomp)',
+    mutate: (s) => (s.linux!.seccomp = { defaultAction: 'SCMP_ACT_ALLOW' }),
+    message: /config\.json: linux\.seccomp: seccomp: not supported by this version of tsrunc yet/,
+  },
+  {
+    name: 'cgroup limits this version does not apply',
+    mutate: (s) => (s.linux!.resources = { memory: { limit: 1000000 } }),
+    message: /config\.json: linux\.resources\.memory: cgroup resource limits: not supported by this version of tsrunc yet/,
+  },
   { name: 'invalid id: contains /', id: 'a/b', message: /invalid container id format: "a\/b"/ },
   { name: 'invalid id: ..', id: '..', message: /invalid container id format: "\.\."/ },
   { name: 'invalid id: too long', id: 'x'.repeat(1025), message: /longer than 1024 bytes/ },

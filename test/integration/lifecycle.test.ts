@@ -175,6 +175,28 @@ t.test('lifecycle', { skip: needsRoot }, async (t) => {
     t.equal(r.exitCode, 0, r.stderr);
   });
 
+  t.test('spec writes a config that runs, and will not overwrite it', async (t) => {
+    const b = makeBundle(['true']);
+    const { rmSync } = await import('node:fs');
+    rmSync(join(b.dir, 'config.json'));
+    t.equal((await tsrunc(['spec', '--bundle', b.dir])).exitCode, 0);
+    const spec = JSON.parse(readFileSync(join(b.dir, 'config.json'), 'utf8'));
+    t.same(spec.process.args, ['sh']);
+    t.equal(spec.process.terminal, true);
+    const again = await tsrunc(['spec', '-b', b.dir]);
+    t.equal(again.exitCode, 1);
+    t.match(again.stderr, /config\.json exists; remove it first/);
+    spec.process.terminal = false;
+    spec.process.args = ['sh', '-c', 'hostname'];
+    writeFileSync(join(b.dir, 'config.json'), JSON.stringify(spec));
+    t.equal((await tsrunc(['run', '-b', b.dir, 'lsp1'])).stdout, 'tsrunc');
+    rmSync(join(b.dir, 'config.json'));
+    t.equal((await tsrunc(['spec', '--rootless', '-b', b.dir])).exitCode, 0);
+    const rootless = JSON.parse(readFileSync(join(b.dir, 'config.json'), 'utf8'));
+    t.ok(rootless.linux.namespaces.some((n: { type: string }) => n.type === 'user'), 'rootless: a user namespace');
+    t.same(rootless.linux.uidMappings, [{ containerID: 0, hostID: 0, size: 1 }]);
+  });
+
   t.test('errors go to --log as JSON lines and as the last stderr line', async (t) => {
     const log = join(tsrunc.root, 'log.json');
     const r = await tsrunc(['--log', log, '--log-format', 'json', 'state', 'nope']);

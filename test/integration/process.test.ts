@@ -138,7 +138,7 @@ t.test('process', { skip: needsRoot }, async (t) => {
     try {
       const r = await execa('node', [TSRUNC, '--root', tsrunc.root, 'run', '--preserve-fds', '1', '-b', b.dir, 'pr16'], {
         reject: false,
-        stdio: ['ignore', 'pipe', 'pipe', fd],
+        stdio: ['ignore', 'pipe', 'pipe', fd as unknown as 'inherit'],
       });
       t.equal(r.exitCode, 0, String(r.stderr));
       const [fds, target] = String(r.stdout).split('\n');

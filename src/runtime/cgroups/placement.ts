@@ -8,8 +8,10 @@ import { RuntimeError } from '../errors.js';
 /** runc's cgroupfs rule: absolute paths hang off the cgroup2 root, relative
  * ones off the parent of the runtime's own cgroup; the default is the id. */
 export function cgroupDirFor(unifiedMount: string, cgroupsPath: string | undefined, id: string, ownCgroup: string): string {
-  const inner = cgroupsPath ? posix.normalize(cgroupsPath) : id;
-  if (inner.startsWith('/')) return join(unifiedMount, inner);
+  const raw = cgroupsPath || id;
+  // Cleaned as if rooted, so ".." can never climb out of the hierarchy.
+  const inner = posix.normalize(`/${raw}`);
+  if (raw.startsWith('/')) return join(unifiedMount, inner);
   return join(unifiedMount, posix.dirname(ownCgroup), inner);
 }
 

@@ -7,6 +7,7 @@ import { planNamespaces } from './namespaces.js';
 import { planRootfs } from './rootfs.js';
 import { planIdentity, planRlimits, planExec, planMakeCwd, planChdir, pathOf } from './process.js';
 import type { InitPlanInput } from './context.js';
+import { checkSupported } from './support.js';
 
 // Session keyring permissions runc adds: search for the owner, or for other
 // users inside a user namespace.
@@ -15,6 +16,7 @@ const KEY_POS_SEARCH_OTH = 0x8;
 
 export function buildInitPlan(input: InitPlanInput): LaunchPlan {
   const { spec, fds } = input;
+  checkSupported(spec);
   const proc = spec.process!;
   const ns = planNamespaces(spec);
   const ops: PlanOp[] = [

@@ -2,7 +2,7 @@
 // bind, spec mounts, /dev, masked and read-only paths, pivot_root, and the
 // read-only remounts that come last. Every in-root path is resolved by the
 // child with openat2(RESOLVE_IN_ROOT) and mounted through its fd.
-import { statSync } from 'node:fs';
+import { statSync, statfsSync } from 'node:fs';
 import { isAbsolute, join, posix } from 'node:path';
 import * as k from '../../linux/constants.js';
 import { mountOf } from '../../linux/mountinfo.js';
@@ -35,6 +35,8 @@ const PROC_ALLOWED = new Set([
 ]);
 
 const under = (p: string, dir: string) => p === dir || p.startsWith(`${dir}/`);
+
+const PROC_SUPER_MAGIC = 0x9fa0;
 
 export interface RootfsOps {
   /** before pivot_root: propagation, rootfs bind, mounts, /dev, masks */
@@ -160,8 +162,13 @@ function planMount(ctx: MountCtx, m: Mount, i: number): PlanOp[] {
   if (inProc && dest !== '/proc' && !PROC_ALLOWED.has(dest)) {
     throw new ConfigError(`${where(i)}.destination`, `${dest} is inside /proc, where only procfs may be mounted`);
   }
-  if (dest === '/proc' && type !== 'proc' && !(o.flags & k.MS_BIND)) {
+  if (dest === '/proc' && type !== 'proc' && !(type === 'bind' || o.flags & k.MS_BIND)) {
     throw new ConfigError(`${where(i)}.type`, `only procfs may be mounted on /proc, not "${type}"`);
+  }
+  if (dest === '/proc' && (type === 'bind' || o.flags & k.MS_BIND)) {
+    // A bind on /proc must bring a procfs (runc's checkProcMount).
+    const { source } = bindSource(m, i, ctx.input.bundle);
+    if (statfsSync(source).type !== PROC_SUPER_MAGIC) throw new ConfigError(`${where(i)}.source`, `${source} is not a procfs, so it cannot be mounted on /proc`);
   }
   const guard = inProc ? '' : '/proc';
   const noSymlinks = inProc || type === 'proc' || type === 'sysfs' ? P.NO_SYMLINKS : 0;
