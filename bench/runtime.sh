@@ -53,10 +53,10 @@ for r in $(seq "$ROUNDS"); do
   n=${#NAMES[@]}
   for k in $(seq 0 $((n - 1))); do
     nm=${NAMES[$(( (k + r) % n ))]}
-    hyperfine --style none --warmup 2 --runs "$RUNS" --export-json "$W/res/$nm-run-$r.json" "${CMD[$nm]}" >/dev/null
+    hyperfine --style none --warmup 2 --runs "$RUNS" --export-json "$W/res/$nm-run-$r.json" "${CMD[$nm]}" >/dev/null 2>>"$W/hyperfine.log"
   done
   for key in "${!SPLIT[@]}"; do
-    eval "hyperfine --style none --warmup 1 --runs $RUNS --export-json $W/res/$key-$r.json ${SPLIT[$key]}" >/dev/null
+    eval "hyperfine --style none --warmup 1 --runs $RUNS --export-json $W/res/$key-$r.json ${SPLIT[$key]}" >/dev/null 2>>"$W/hyperfine.log"
   done
   echo "# round $r/$ROUNDS done (loadavg $(cut -d' ' -f1 /proc/loadavg))" >&2
 done
@@ -69,5 +69,5 @@ for nm in "${NAMES[@]}"; do
 done
 echo "## create / start / delete (ms)"
 for key in tsrunc-create tsrunc-start tsrunc-delete runc-create runc-start runc-delete; do pooled_stats "$key" "$W"/res/"$key"-*.json; done
-over=$(jq -n "${MED[tsrunc]} - ${MED[node]}")
-echo "## tsrunc run - node -e 0 = ${over} ms; runc run = ${MED[runc]} ms; ratio $(jq -n "(${over} / ${MED[runc]}) * 100 | round / 100")"
+over=$(jq -n "(${MED[tsrunc]} - ${MED[node]}) * 100 | round / 100")
+echo "## tsrunc run - node -e 0 = ${over} ms; runc run = ${MED[runc]} ms; ratio $(jq -n "(${over} / ${MED[runc]}) * 100 | round / 100") (target: <= 1)"

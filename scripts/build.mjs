@@ -2,7 +2,7 @@
 // Builds everything `npm ci` needs: native-shims (make), a type check, and one
 // esbuild bundle per CLI (CommonJS: loads faster than an ESM graph).
 import { execFileSync } from 'node:child_process';
-import { readFileSync, mkdirSync, chmodSync } from 'node:fs';
+import { readFileSync, writeFileSync, mkdirSync, chmodSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
@@ -38,8 +38,9 @@ const lazyChildProcess = {
 
 const entries = { tsrunc: 'src/cli/tsrunc/bin.ts', tsrund: 'src/cli/tsrund/bin.ts', tsrctl: 'src/cli/tsrctl/bin.ts' };
 mkdirSync(join(root, 'dist'), { recursive: true });
+const loader = readFileSync(join(root, 'scripts', 'loader.cjs'), 'utf8');
 for (const [name, entry] of Object.entries(entries)) {
-  const outfile = join(root, 'dist', `${name}.cjs`);
+  const outfile = join(root, 'dist', `${name}.bundle.cjs`);
   await build({
     entryPoints: [join(root, entry)],
     outfile,
@@ -47,18 +48,26 @@ for (const [name, entry] of Object.entries(entries)) {
     platform: 'node',
     target: 'node20',
     format: 'cjs',
-    minify: true,
+    minify: !process.env.TSRUNC_NO_MINIFY, // TSRUNC_NO_MINIFY=1: readable names in profiles
     keepNames: false,
     plugins: [lazyChildProcess],
     sourcemap: 'linked',
     external: ['@koromix/*'],
     logLevel: 'warning',
-    banner: { js: '#!/usr/bin/env node\nconst __import_meta_url = require("node:url").pathToFileURL(__filename).href;' },
+    banner: { js: 'const __import_meta_url = require("node:url").pathToFileURL(__filename).href;' },
     define: {
       'import.meta.url': '__import_meta_url',
       __TSRUNC_VERSION__: JSON.stringify(pkg.version),
       __TSRUNC_COMMIT__: JSON.stringify(commit),
     },
   });
-  chmodSync(outfile, 0o755);
+  // dist/NAME.cjs: the bin, a loader that runs the bundle with V8's code cache.
+  const bin = join(root, 'dist', `${name}.cjs`);
+  writeFileSync(bin, loader.replaceAll('__NAME__', name));
+  chmodSync(bin, 0o755);
+  rmSync(`${outfile}.cache`, { force: true });
 }
+
+// The code cache: a run of the CLI's warm-up (no root, no side effects) with
+// the loader told to save what V8 compiled.
+execFileSync(process.execPath, [join(root, 'dist', 'tsrunc.cjs')], { env: { ...process.env, TSRUNC_BUILD_CODE_CACHE: '1' }, stdio: 'inherit' });

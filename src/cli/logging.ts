@@ -31,9 +31,11 @@ export class CliLogger implements Logger {
     }
   }
 
+  /** Debug lines carry the time since the process started, to see where it goes. */
   debug(msg: string): void {
     if (!this.debugEnabled) return;
-    if (!this.toFile('debug', msg)) err(`${this.tool}: debug: ${msg}\n`);
+    const line = `[${performance.now().toFixed(1)} ms] ${msg}`;
+    if (!this.toFile('debug', line)) err(`${this.tool}: debug: ${line}\n`);
   }
 
   warn(msg: string): void {

@@ -12,11 +12,22 @@ export type NativeFn = (...args: any[]) => any;
 let koffiModule: KoffiModule | undefined;
 
 export function koffi(): KoffiModule {
-  // Loaded on first use. In the CLI bundle `require('koffi')` is bundled
-  // (koffi's package exports map alone costs ~3 ms to resolve); running from
-  // source (tests) there is no require, so ask Node for one.
-  koffiModule ??= (typeof require === 'function' ? require('koffi') : createRequire(import.meta.url)('koffi')) as KoffiModule;
+  koffiModule ??= loadKoffi();
   return koffiModule;
+}
+
+function loadKoffi(): KoffiModule {
+  // Running from source (tests) there is no require: ask Node for one.
+  if (typeof require !== 'function') return createRequire(import.meta.url)('koffi') as KoffiModule;
+  // In the CLI bundle: koffi's prebuilt binary for this platform directly
+  // (its JS wrapper only adds deprecation shims and costs ~2 ms more), through
+  // module.require so that esbuild leaves the path alone; else the package.
+  const { platform, arch } = process;
+  try {
+    return module.require(`@koromix/koffi-${platform}-${arch}/${platform}_${arch}/koffi.node`) as KoffiModule;
+  } catch {
+    return require('koffi') as KoffiModule;
+  }
 }
 
 /** The errno left by the last native call; read it right after the call. */

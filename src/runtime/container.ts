@@ -105,6 +105,7 @@ export function createContainer(o: CreateOptions): Created {
   }
   if (!proc.terminal && o.consoleSocket) throw new RuntimeError('--console-socket needs process.terminal set to true in config.json');
 
+  log.debug(`create ${o.id}: bundle ${bundle.dir} loaded`);
   const host = hostFacts();
   const undo = new Undo();
   const dir = claimStateDir(o.root, o.id);
@@ -168,6 +169,7 @@ export function createContainer(o: CreateOptions): Created {
     plan.ops.forEach((p, i) => log.debug(`plan op ${i}: ${p.describe}`));
 
     let record: ContainerRecord | undefined;
+    log.debug(`create ${o.id}: spawning the init`);
     const launched = launch(plan, parentEnd, {
       userMap: (pid) => writeIdMaps(pid, spec, host.euid),
       timeOffsets: (pid) => writeTimeOffsets(pid, spec),
@@ -195,6 +197,7 @@ export function createContainer(o: CreateOptions): Created {
         }
       },
     });
+    log.debug(`create ${o.id}: init ${launched.pid} ready`);
     let consoleMaster: number | undefined;
     if (consoleReceiver >= 0) {
       consoleMaster = recvFd(consoleReceiver).fd;
@@ -231,33 +234,41 @@ export function startContainer(root: string, id: string): ContainerRecord {
     const status = containerStatus(root, rec);
     if (status === 'stopped') throw new RuntimeError('cannot start a container that has stopped');
     if (status !== 'created') throw new RuntimeError('cannot start an already running container');
-    const fifoPath = join(stateDir(root, id), FIFO_NAME);
-    // Non-blocking open: a blocking one would hang if the init died meanwhile.
-    const fd = openSync(fifoPath, O_RDONLY | O_NONBLOCK);
-    try {
-      const buf = Buffer.alloc(1);
-      for (;;) {
-        if (pollReadable([fd], 100).length > 0) {
-          let n = 0;
-          try {
-            n = readSync(fd, buf, 0, 1, null);
-          } catch (e) {
-            if ((e as NodeJS.ErrnoException).code === 'EAGAIN') continue;
-            throw e;
-          }
-          if (n === 1) break;
-          throw new RuntimeError('cannot start a container that has stopped');
-        }
-        if (!processAlive(rec.pid, rec.pidStartTime)) throw new RuntimeError('cannot start a container that has stopped');
-      }
-    } finally {
-      closeSync(fd);
-    }
-    unlinkSync(fifoPath);
+    releaseInit(root, rec);
     return rec;
   } finally {
     unlock();
   }
+}
+
+/**
+ * The exec fifo handshake itself, for a caller that knows the container is
+ * created and that no one else starts it (`run` right after its create).
+ */
+export function releaseInit(root: string, rec: ContainerRecord): void {
+  const fifoPath = join(stateDir(root, rec.id), FIFO_NAME);
+  // Non-blocking open: a blocking one would hang if the init died meanwhile.
+  const fd = openSync(fifoPath, O_RDONLY | O_NONBLOCK);
+  try {
+    const buf = Buffer.alloc(1);
+    for (;;) {
+      if (pollReadable([fd], 100).length > 0) {
+        let n = 0;
+        try {
+          n = readSync(fd, buf, 0, 1, null);
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code === 'EAGAIN') continue;
+          throw e;
+        }
+        if (n === 1) break;
+        throw new RuntimeError('cannot start a container that has stopped');
+      }
+      if (!processAlive(rec.pid, rec.pidStartTime)) throw new RuntimeError('cannot start a container that has stopped');
+    }
+  } finally {
+    closeSync(fd);
+  }
+  unlinkSync(fifoPath);
 }
 
 /** Signals a process, by pidfd, after checking that the pid is still our init. */
@@ -310,8 +321,11 @@ function waitGone(rec: ContainerRecord, timeoutMs: number): boolean {
   }
 }
 
-/** Kills whatever is left and removes the cgroup and the state directory. */
-function destroy(root: string, rec: ContainerRecord): void {
+/**
+ * Kills whatever is left and removes the cgroup and the state directory.
+ * `delete` checks the status first; `run` calls it once its init has exited.
+ */
+export function destroyContainer(root: string, rec: ContainerRecord): void {
   if (processAlive(rec.pid, rec.pidStartTime)) {
     signalProcess(rec.pid, rec.pidStartTime, 9);
     if (!waitGone(rec, 10000)) throw new RuntimeError(`container ${rec.id}: init ${rec.pid} did not die after SIGKILL`);
@@ -353,7 +367,7 @@ export function deleteContainer(root: string, id: string, force = false, log: Lo
     if ((status === 'running' || status === 'paused') && !force) {
       throw new RuntimeError(`cannot delete container ${id} that is not stopped: ${status}`);
     }
-    destroy(root, rec);
+    destroyContainer(root, rec);
   } finally {
     unlock();
   }

@@ -1,6 +1,9 @@
 // The state directory of a container (--root/<id>/): state.json, the exec
-// fifo and a lock. Writes go to a temp file, fsync, rename.
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeSync, existsSync } from 'node:fs';
+// fifo and a lock. Writes go to a temp file and are renamed into place, so a
+// reader never sees half a file. No fsync: this state is as volatile as the
+// processes it describes (it normally lives on tmpfs under /run), and an fsync
+// on a disk-backed --root costs milliseconds per container.
+import { closeSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { flock } from '../linux/libc.js';
 import { LOCK_EX } from '../linux/constants.js';
@@ -50,7 +53,6 @@ export function writeFileAtomic(path: string, data: string | Buffer, mode = 0o64
   const fd = openSync(tmp, 'w', mode);
   try {
     writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
-    fsyncSync(fd);
   } finally {
     closeSync(fd);
   }

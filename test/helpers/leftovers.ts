@@ -41,6 +41,21 @@ export function processesInCgroup(id: string): number[] {
   return out;
 }
 
+/** Copies of tsrunc for this id: an init that never reached execve still has tsrunc's command line. */
+export function tsruncProcessesFor(id: string): number[] {
+  const out: number[] = [];
+  for (const p of readdirSync('/proc')) {
+    if (!/^\d+$/.test(p)) continue;
+    try {
+      const argv = readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0');
+      if (argv.some((a) => a.endsWith('tsrunc.cjs')) && argv.includes(id)) out.push(Number(p));
+    } catch {
+      /* exited */
+    }
+  }
+  return out;
+}
+
 /** Differences between two snapshots, plus the container's cgroup and processes. */
 export function leftovers(root: string, before: Snapshot, id: string): string[] {
   const after = snapshot(root);
@@ -53,5 +68,7 @@ export function leftovers(root: string, before: Snapshot, id: string): string[] 
   if (cg && existsSync(cg)) problems.push(`cgroup left: ${cg}`);
   const procs = processesInCgroup(id);
   if (procs.length) problems.push(`processes left in cgroup /${id}: ${procs.join(', ')}`);
+  const copies = tsruncProcessesFor(id);
+  if (copies.length) problems.push(`tsrunc processes left for ${id}: ${copies.join(', ')}`);
   return problems;
 }

@@ -1,3 +1,4 @@
 import { main } from './main.js';
+import { exitNow } from '../exit.js';
 
-main(process.argv.slice(2));
+void main(process.argv.slice(2)).then(exitNow);

@@ -44,6 +44,7 @@ function verb(load: () => Promise<{ default: Action }>) {
     const cmd = args[args.length - 1] as Command;
     try {
       const g = globals(cmd);
+      g.log.debug(`${cmd.name()}: arguments parsed`);
       const action = (await load()).default as (g: Globals, ...rest: unknown[]) => Promise<number | void> | number | void;
       const code = await action(g, ...args.slice(0, -1));
       process.exitCode = typeof code === 'number' ? code : 0;
@@ -72,7 +73,12 @@ function nonNegative(v: string): number {
   return Number(v);
 }
 
-export function main(argv: string[]): void {
+/** Runs a command line; resolves with the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  if (process.env['TSRUNC_BUILD_CODE_CACHE']) {
+    (await import('./warmup.js')).warmup();
+    return 0;
+  }
   const program = new Command('tsrunc')
     .description('An OCI container runtime (a drop-in for runc), in TypeScript')
     .addOption(new Option('--root <dir>', 'directory for container state').default(DEFAULT_ROOT))
@@ -133,8 +139,11 @@ export function main(argv: string[]): void {
     .option('--rootless', 'a config for running without root')
     .action(verb(() => import('./spec.js')));
 
-  program.parseAsync(goStyleLongFlags(argv, LONG_FLAGS), { from: 'user' }).catch((e: unknown) => {
+  try {
+    await program.parseAsync(goStyleLongFlags(argv, LONG_FLAGS), { from: 'user' });
+  } catch (e) {
     err(`tsrunc: ${messageOf(e)}\n`);
     process.exitCode = 1;
-  });
+  }
+  return typeof process.exitCode === 'number' ? process.exitCode : 0;
 }

@@ -1,9 +1,8 @@
 import { existsSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
-import { createContainer, startContainer, deleteContainer, killContainer, type Created } from '../../runtime/container.js';
+import { createContainer, deleteContainer, destroyContainer, killContainer, releaseInit, type Created } from '../../runtime/container.js';
 import { processAlive } from '../../linux/proc.js';
 import { supervise } from '../../runtime/foreground.js';
-import { relayConsole } from '../../runtime/console.js';
 import { setChildSubreaper } from '../../linux/libc.js';
 import { constants } from 'node:os';
 import { withContext, type CreateFlags } from './create.js';
@@ -27,9 +26,9 @@ export function runTarget(arg: string, bundleFlag: string, bundleGiven: boolean)
 }
 
 /** start, then wait for the exec; if the init died instead, its error is the better one. */
-function startInit(root: string, id: string, created: Created): void {
+function startInit(root: string, created: Created): void {
   try {
-    startContainer(root, id);
+    releaseInit(root, created.record);
   } catch (e) {
     if (!processAlive(created.pid)) created.confirmExec?.();
     throw e;
@@ -56,7 +55,7 @@ export default async function run(g: Globals, arg: string, o: RunFlags): Promise
   }));
   if (o.detach) {
     try {
-      startInit(g.root, id, created);
+      startInit(g.root, created);
     } catch (e) {
       deleteContainer(g.root, id, true, g.log);
       throw e;
@@ -64,6 +63,7 @@ export default async function run(g: Globals, arg: string, o: RunFlags): Promise
     return 0;
   }
 
+  g.log.debug(`run ${id}: created`);
   const watch = supervise(created.pid, (sig) => {
     try {
       killContainer(g.root, id, constants.signals[sig]);
@@ -71,10 +71,12 @@ export default async function run(g: Globals, arg: string, o: RunFlags): Promise
       /* it is exiting */
     }
   });
-  const relay = created.consoleMaster !== undefined ? relayConsole(created.consoleMaster) : undefined;
+  // node:tty pulls in net and streams (~5 ms): load it only for a terminal.
+  const relay = created.consoleMaster !== undefined ? (await import('../../runtime/console.js')).relayConsole(created.consoleMaster) : undefined;
   let code: number;
   try {
-    startInit(g.root, id, created);
+    startInit(g.root, created);
+    g.log.debug(`run ${id}: started`);
     const exit = await watch.exited;
     code = exit.code;
     if (relay) await Promise.race([relay.closed, new Promise((r) => setTimeout(r, 200))]);
@@ -85,6 +87,8 @@ export default async function run(g: Globals, arg: string, o: RunFlags): Promise
     watch.stop();
     relay?.stop();
   }
-  if (!o.keep) deleteContainer(g.root, id, true, g.log);
+  g.log.debug(`run ${id}: init exited with ${code}`);
+  if (!o.keep) destroyContainer(g.root, created.record);
+  g.log.debug(`run ${id}: deleted`);
   return code;
 }

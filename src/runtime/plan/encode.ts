@@ -37,7 +37,13 @@ class Writer {
   }
   u64(v: number | bigint): void {
     this.reserve(8);
-    this.buf.writeBigUInt64LE(BigInt.asUintN(64, BigInt(v)), this.length);
+    if (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) {
+      // Most values are small: two 32-bit halves, no BigInt (cold BigInt code is slow).
+      this.buf.writeUInt32LE(v % 0x100000000, this.length);
+      this.buf.writeUInt32LE(Math.floor(v / 0x100000000), this.length + 4);
+    } else {
+      this.buf.writeBigUInt64LE(BigInt.asUintN(64, BigInt(v)), this.length);
+    }
     this.length += 8;
   }
   str(s: string): void {
