@@ -214,7 +214,7 @@ t.test('lifecycle', { skip: needsRoot }, async (t) => {
     writeFileSync(log, '');
     t.equal((await tsrunc(['--debug', '--log', log, 'run', '-b', b.dir, 'lr7'])).exitCode, 0);
     const text = readFileSync(log, 'utf8');
-    t.match(text, /level=debug msg="plan op \d+: mount proc on \/proc/);
+    t.match(text, /level=debug msg="\[[\d.]+ ms\] plan op \d+: mount proc on \/proc/, "debug lines carry the time since start");
     t.match(text, /plan op \d+: pivot_root into /);
     t.match(text, /plan op \d+: exec true/);
   });
