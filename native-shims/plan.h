@@ -59,6 +59,11 @@ enum tsr_msg_type {
 	TSR_MSG_SYNC = 1,  /* child waits; value = tag; parent answers with a tsr_msg */
 	TSR_MSG_PID = 2,   /* value = pid of the process that carries on (after FORK) */
 	TSR_MSG_ERROR = 3, /* op = failing op index, err = errno, value = detail */
+	TSR_MSG_FD = 4,    /* an fd rides along (SCM_RIGHTS); value = what it is (TSR_FD_*) */
+};
+
+enum tsr_fd_kind {
+	TSR_FD_SECCOMP_NOTIFY = 1, /* the listener fd of a SECCOMP_FILTER_FLAG_NEW_LISTENER filter */
 };
 
 struct tsr_msg {
@@ -123,7 +128,10 @@ enum tsr_detail {
 	X(FIND_EXEC, 34, "ss")     /* file, PATH */                                         \
 	X(EXEC, 35, "vv")          /* argv, envp */                                         \
 	X(WRITE_FILE, 36, "ss")    /* path (must be on procfs), content */                  \
-	X(UMOUNT, 37, "su")        /* host path, umount2 flags */
+	X(UMOUNT, 37, "su")        /* host path, umount2 flags */                           \
+	X(SECCOMP, 38, "ua")       /* seccomp(2) flags, BPF program (one u64 per sock_filter) */ \
+	X(DUP2, 39, "uu")          /* oldfd, newfd (dup3 without CLOEXEC) */                \
+	X(PERSONALITY, 40, "u")    /* personality(2) persona */
 
 enum tsr_op_code {
 #define TSR_ENUM(name, code, schema) TSR_OP_##name = code,
@@ -137,6 +145,7 @@ int tsr_spawn(const uint8_t *plan, uint32_t len, int32_t *out_pid, int32_t *out_
 int tsr_plan_check(const uint8_t *plan, uint32_t len);
 const char *tsr_op_schema(uint32_t code);
 int tsr_recv_fd(int sock, char *buf, uint32_t buflen);
+int tsr_recv_msg(int sock, uint8_t *buf, uint32_t buflen, int32_t *out_fd);
 int tsr_unix_connect(const char *path);
 
 #endif

@@ -33,6 +33,9 @@
 #include <termios.h>
 #include <unistd.h>
 #include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sys/personality.h>
 
 #include "plan.h"
 
@@ -967,6 +970,46 @@ static int op_write_file(const union tsr_field *f)
 	return w < 0 ? -1 : 0;
 }
 
+/* The filter is compiled by the parent; each u64 of the array is one struct
+ * sock_filter in memory order. A NEW_LISTENER filter hands back the notify fd,
+ * which goes to the parent over the sync socket. */
+static int op_seccomp(const union tsr_field *f)
+{
+	unsigned int flags = (unsigned int)f[0].u;
+	struct sock_fprog prog = {
+		.len = (unsigned short)f[1].x.n,
+		.filter = (struct sock_filter *)(uintptr_t)f[1].x.p,
+	};
+	if (f[1].x.n == 0 || f[1].x.n > BPF_MAXINSNS) {
+		errno = EINVAL;
+		return -1;
+	}
+	long r = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog);
+	if (r < 0)
+		return -1;
+	if (flags & SECCOMP_FILTER_FLAG_NEW_LISTENER) {
+		int fd = (int)r;
+		struct tsr_msg m = { .type = TSR_MSG_FD, .op = g_op, .err = 0, .value = TSR_FD_SECCOMP_NOTIFY };
+		char cbuf[CMSG_SPACE(sizeof(int))];
+		memset(cbuf, 0, sizeof cbuf);
+		struct iovec iov = { .iov_base = &m, .iov_len = sizeof m };
+		struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf };
+		struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &fd, sizeof fd);
+		ssize_t s;
+		do
+			s = sendmsg(g_sync, &msg, MSG_NOSIGNAL);
+		while (s < 0 && errno == EINTR);
+		close_keep_errno(fd);
+		if (s < 0)
+			return -1;
+	}
+	return 0;
+}
+
 static int op_sync(const union tsr_field *f)
 {
 	send_msg(TSR_MSG_SYNC, g_op, 0, (int)f[0].u);
@@ -1082,6 +1125,12 @@ static int run_op(uint16_t code, const union tsr_field *f)
 		return op_write_file(f);
 	case TSR_OP_UMOUNT:
 		return umount2(f[0].x.s, (int)f[1].u);
+	case TSR_OP_SECCOMP:
+		return op_seccomp(f);
+	case TSR_OP_DUP2:
+		return dup3((int)f[0].u, (int)f[1].u, 0) < 0 ? -1 : 0;
+	case TSR_OP_PERSONALITY:
+		return personality((unsigned long)f[0].u) < 0 ? -1 : 0;
 	}
 	errno = ENOSYS;
 	return -1;
@@ -1193,6 +1242,31 @@ int tsr_recv_fd(int sock, char *buf, uint32_t buflen)
 	int fd;
 	memcpy(&fd, CMSG_DATA(c), sizeof fd);
 	return fd;
+}
+
+/* One message and, if one rides along, its fd (else *out_fd = -1). Returns the
+ * bytes read (0 at end of file) or -errno. */
+int tsr_recv_msg(int sock, uint8_t *buf, uint32_t buflen, int32_t *out_fd)
+{
+	char cbuf[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = { .iov_base = buf, .iov_len = buflen };
+	struct msghdr msg = {
+		.msg_iov = &iov,
+		.msg_iovlen = 1,
+		.msg_control = cbuf,
+		.msg_controllen = sizeof cbuf,
+	};
+	*out_fd = -1;
+	ssize_t n;
+	do
+		n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+	if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS && c->cmsg_len == CMSG_LEN(sizeof(int)))
+		memcpy(out_fd, CMSG_DATA(c), sizeof(int));
+	return (int)n;
 }
 
 int tsr_unix_connect(const char *path)

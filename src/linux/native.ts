@@ -27,6 +27,7 @@ const lib = {
   opSchema: lazyFn(nativeLibraryPath, 'const char *tsr_op_schema(uint32_t code)'),
   recvFd: lazyFn(nativeLibraryPath, 'int tsr_recv_fd(int sock, _Out_ uint8_t *buf, uint32_t buflen)'),
   unixConnect: lazyFn(nativeLibraryPath, 'int tsr_unix_connect(const char *path)'),
+  recvMsg: lazyFn(nativeLibraryPath, 'int tsr_recv_msg(int sock, _Out_ uint8_t *buf, uint32_t buflen, _Out_ int32_t *fd)'),
 };
 
 export interface Spawned {
@@ -66,4 +67,12 @@ export function unixConnect(path: string): number {
   const r = Number(lib.unixConnect(path));
   if (r < 0) throw new SyscallError('connect', -r, path);
   return r;
+}
+
+/** One message from a unix socket into buf; fd is the one that rode along (SCM_RIGHTS), or -1. */
+export function recvMsg(sock: number, buf: Buffer): { bytes: number; fd: number } {
+  const fd = new Int32Array(1);
+  const r = Number(lib.recvMsg(sock, buf, buf.length, fd));
+  if (r < 0) throw new SyscallError('recvmsg', -r);
+  return { bytes: r, fd: fd[0]! };
 }

@@ -1,8 +1,8 @@
 // Runs a LaunchPlan: clone3 the child through libtsrunc, then serve its sync
 // messages (user maps, time offsets, ready) until it is ready or fails.
 // A failure names the op: `op 12 mount proc on /proc: EPERM (...)`.
-import { readSync, writeSync, closeSync } from 'node:fs';
-import { spawnPlan } from '../linux/native.js';
+import { writeSync, closeSync } from 'node:fs';
+import { spawnPlan, recvMsg } from '../linux/native.js';
 import { pollReadable, waitpidNoHang, type WaitResult } from '../linux/libc.js';
 import { errnoName, SyscallError } from '../linux/syscall-error.js';
 import { signalName } from '../linux/signals.js';
@@ -12,6 +12,9 @@ import { SYNC_TAG, type LaunchPlan } from './plan/ops.js';
 const MSG_SYNC = 1;
 const MSG_PID = 2;
 const MSG_ERROR = 3;
+const MSG_FD = 4;
+/** What an fd sent with MSG_FD is (plan.h TSR_FD_*). */
+export const FD_SECCOMP_NOTIFY = 1;
 const MSG_SIZE = 16;
 
 const DETAILS: Record<number, string> = {
@@ -47,6 +50,8 @@ export interface LaunchHooks {
   timeOffsets?(pid: number): void;
   /** the child is ready (all but the exec fifo and exec); record the container */
   ready?(pid: number): void;
+  /** the child sent an fd (kind: FD_*); the hook owns it (closes it) */
+  fd?(pid: number, kind: number, fd: number): void;
 }
 
 export interface Launched {
@@ -97,7 +102,13 @@ export function launch(plan: LaunchPlan, parentFd: number, hooks: LaunchHooks): 
   const msg = Buffer.alloc(MSG_SIZE);
   try {
     for (;;) {
-      const n = readSync(parentFd, msg, 0, MSG_SIZE, null);
+      const { bytes: n, fd } = recvMsg(parentFd, msg);
+      if (fd >= 0) {
+        // Only MSG_FD carries an fd; anything else would leak it.
+        if (msg.readUInt32LE(0) !== MSG_FD || !hooks.fd) closeSync(fd);
+        else hooks.fd(pid, msg.readInt32LE(12), fd);
+        continue;
+      }
       if (n === 0) {
         const st = reapChild(spawned.pid, spawned.pidfd, 1000);
         const how = st?.signal ? `was killed by ${signalName(st.signal)}` : st ? `exited with status ${st.code}` : 'closed its sync socket';
@@ -146,7 +157,8 @@ export function launch(plan: LaunchPlan, parentFd: number, hooks: LaunchHooks): 
 export function awaitExec(plan: LaunchPlan, parentFd: number): void {
   const msg = Buffer.alloc(MSG_SIZE);
   for (;;) {
-    const n = readSync(parentFd, msg, 0, MSG_SIZE, null);
+    const { bytes: n, fd } = recvMsg(parentFd, msg);
+    if (fd >= 0) closeSync(fd);
     if (n === 0) return;
     if (msg.readUInt32LE(0) === MSG_ERROR) {
       const opIndex = msg.readInt32LE(4);

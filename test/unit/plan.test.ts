@@ -101,9 +101,9 @@ t.test('plan header', (t) => {
   t.equal(p.syncFd, 10);
   t.equal(p.parentSyncFd, 11);
   t.equal(p.cgroupFd, 7);
-  const first = p.ops[0]!;
-  t.equal(first.name, 'PRCTL', 'the first op ties the child to the runtime');
-  t.same(first.args, { option: k.PR_SET_PDEATHSIG, arg2: 9, arg3: 0, arg4: 0, arg5: 0 });
+  const [first, second] = p.ops;
+  t.same([first!.name, first!.args], ['PRCTL', { option: k.PR_SET_DUMPABLE, arg2: 0, arg3: 0, arg4: 0, arg5: 0 }], 'first the runtime copy becomes non-dumpable (CVE-2019-5736)');
+  t.same([second!.name, second!.args], ['PRCTL', { option: k.PR_SET_PDEATHSIG, arg2: 9, arg3: 0, arg4: 0, arg5: 0 }], 'then it is tied to the runtime');
   for (const o of p.ops) t.ok(o.describe.length > 0, `${o.name} has a description`);
   t.end();
 });
@@ -188,7 +188,7 @@ t.test('namespaces', async (t) => {
     t.ok(p.cloneFlags & k.CLONE_NEWUSER, 'CLONE_NEWUSER');
     t.notOk(p.cloneFlags & k.CLONE_NEWNET, 'no network namespace');
     const i = pos(p, 'SYNC', (o) => o.args.tag === SYNC_TAG.USERMAP);
-    t.equal(i, 1, 'the first thing after PDEATHSIG');
+    t.equal(i, 2, 'the first thing after DUMPABLE and PDEATHSIG');
     t.same(
       p.ops.slice(i + 1, i + 3).map((o) => [o.name, o.args]),
       [

@@ -20,6 +20,9 @@ export function buildInitPlan(input: InitPlanInput): LaunchPlan {
   const proc = spec.process!;
   const ns = planNamespaces(spec);
   const ops: PlanOp[] = [
+    // Until execve we are a copy of the runtime: no process may open our
+    // /proc/PID/exe or memory (CVE-2019-5736). execve makes us dumpable again.
+    op('PRCTL', { option: k.PR_SET_DUMPABLE, arg2: 0, arg3: 0, arg4: 0, arg5: 0 }, 'make the runtime copy non-dumpable'),
     // Die with the runtime while it still owns our setup.
     op('PRCTL', { option: k.PR_SET_PDEATHSIG, arg2: 9, arg3: 0, arg4: 0, arg5: 0 }, 'die with the runtime during setup'),
     ...ns.ops,

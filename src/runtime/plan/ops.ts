@@ -45,6 +45,9 @@ export const OP_TABLE = {
   EXEC: { code: 35, fields: [['argv', 'v'], ['envp', 'v']] },
   WRITE_FILE: { code: 36, fields: [['path', 's'], ['content', 's']] },
   UMOUNT: { code: 37, fields: [['path', 's'], ['flags', 'u']] },
+  SECCOMP: { code: 38, fields: [['flags', 'u'], ['filter', 'a']] },
+  DUP2: { code: 39, fields: [['oldfd', 'u'], ['newfd', 'u']] },
+  PERSONALITY: { code: 40, fields: [['persona', 'u']] },
 } as const satisfies Record<string, { code: number; fields: readonly (readonly [string, FieldType])[] }>;
 
 export type OpName = keyof typeof OP_TABLE;
