@@ -147,5 +147,6 @@ const char *tsr_op_schema(uint32_t code);
 int tsr_recv_fd(int sock, char *buf, uint32_t buflen);
 int tsr_recv_msg(int sock, uint8_t *buf, uint32_t buflen, int32_t *out_fd);
 int tsr_unix_connect(const char *path);
+int tsr_send_fd(int sock, int fd, const uint8_t *data, uint32_t len);
 
 #endif

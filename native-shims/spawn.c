@@ -198,13 +198,14 @@ static int g_proc = -1;
 static int g_op = -1;
 static char g_exec_path[TSR_PATH_MAX];
 
-static void send_msg(uint32_t type, int op, int err, int value)
+static int send_msg(uint32_t type, int op, int err, int value)
 {
 	struct tsr_msg m = { .type = type, .op = op, .err = err, .value = value };
 	ssize_t r;
 	do
 		r = send(g_sync, &m, sizeof m, MSG_NOSIGNAL);
 	while (r < 0 && errno == EINTR);
+	return r < 0 ? -1 : 0;
 }
 
 __attribute__((noreturn)) static void fail(int err, int detail)
@@ -1012,7 +1013,10 @@ static int op_seccomp(const union tsr_field *f)
 
 static int op_sync(const union tsr_field *f)
 {
-	send_msg(TSR_MSG_SYNC, g_op, 0, (int)f[0].u);
+	/* Unsent (a seccomp profile may deny send), the parent would wait for
+	 * us and we for it: exit, and it sees the socket close instead. */
+	if (send_msg(TSR_MSG_SYNC, g_op, 0, (int)f[0].u) < 0)
+		_exit(1);
 	struct tsr_msg reply;
 	ssize_t r;
 	do
@@ -1023,9 +1027,11 @@ static int op_sync(const union tsr_field *f)
 	return 0;
 }
 
+/* CLONE_PARENT: the new process is a child of our parent (the runtime), which
+ * can then wait for it; the intermediate (us) exits at once. */
 static int op_fork(void)
 {
-	long pid = syscall(SYS_clone, (unsigned long)SIGCHLD, 0UL, NULL, NULL, 0UL);
+	long pid = syscall(SYS_clone, (unsigned long)(CLONE_PARENT | SIGCHLD), 0UL, NULL, NULL, 0UL);
 	if (pid < 0)
 		return -1;
 	if (pid > 0) {
@@ -1267,6 +1273,42 @@ int tsr_recv_msg(int sock, uint8_t *buf, uint32_t buflen, int32_t *out_fd)
 	if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS && c->cmsg_len == CMSG_LEN(sizeof(int)))
 		memcpy(out_fd, CMSG_DATA(c), sizeof(int));
 	return (int)n;
+}
+
+/* Sends data with one fd riding along (SCM_RIGHTS) on a stream socket: the
+ * fd goes with the first sendmsg, any rest of the data after it. 0 or -errno. */
+int tsr_send_fd(int sock, int fd, const uint8_t *data, uint32_t len)
+{
+	if (len == 0)
+		return -EINVAL; /* a stream socket carries no ancillary data without a byte */
+	char cbuf[CMSG_SPACE(sizeof(int))];
+	memset(cbuf, 0, sizeof cbuf);
+	struct iovec iov = { .iov_base = (void *)data, .iov_len = len };
+	struct msghdr msg = {
+		.msg_iov = &iov,
+		.msg_iovlen = 1,
+		.msg_control = cbuf,
+		.msg_controllen = sizeof cbuf,
+	};
+	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fd, sizeof fd);
+	ssize_t r;
+	do
+		r = sendmsg(sock, &msg, MSG_NOSIGNAL);
+	while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return -errno;
+	for (uint32_t off = (uint32_t)r; off < len; off += (uint32_t)r) {
+		do
+			r = send(sock, data + off, len - off, MSG_NOSIGNAL);
+		while (r < 0 && errno == EINTR);
+		if (r < 0)
+			return -errno;
+	}
+	return 0;
 }
 
 int tsr_unix_connect(const char *path)

@@ -2,15 +2,17 @@
 // why, e.g. `process.args: must be a non-empty array`. Unknown properties are
 // ignored, as the runtime spec requires.
 import { CAPABILITIES } from '../linux/capabilities.js';
-import type { Spec, Namespace, NamespaceType, IdMapping } from './spec.js';
+import type { Spec, Namespace, NamespaceType, IdMapping, Process } from './spec.js';
 
 /** A config.json that the runtime cannot use; `path` is the JSON path. */
 export class ConfigError extends Error {
   readonly path: string;
+  readonly reason: string;
   constructor(path: string, reason: string, file = 'config.json') {
     super(path ? `${file}: ${path}: ${reason}` : `${file}: ${reason}`);
     this.name = 'ConfigError';
     this.path = path;
+    this.reason = reason;
   }
 }
 
@@ -186,6 +188,23 @@ function validateHook(v: Json, path: string): void {
   strings(o, 'args', path);
   strings(o, 'env', path);
   int(o, 'timeout', path, { min: 1 });
+}
+
+/** A process.json (`exec -p`): the spec's process object on its own. */
+export function parseProcess(text: string, file: string): Process {
+  try {
+    let json: Json;
+    try {
+      json = JSON.parse(text);
+    } catch (e) {
+      throw new ConfigError('', `malformed JSON: ${(e as Error).message}`);
+    }
+    validateProcess(object(json, ''), '');
+    return json as Process;
+  } catch (e) {
+    if (e instanceof ConfigError) throw new ConfigError(e.path, e.reason, file);
+    throw e;
+  }
 }
 
 function validateProcess(p: Record<string, Json>, path: string): void {

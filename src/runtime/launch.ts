@@ -96,8 +96,12 @@ function killQuietly(pid: number): void {
  */
 export function launch(plan: LaunchPlan, parentFd: number, hooks: LaunchHooks): Launched {
   const buf = encodePlan(plan);
-  const spawned = spawnPlan(buf);
-  closeSync(plan.syncFd);
+  let spawned;
+  try {
+    spawned = spawnPlan(buf);
+  } finally {
+    closeSync(plan.syncFd); // the child's end: ours to close whether or not it was born
+  }
   let pid = spawned.pid;
   const msg = Buffer.alloc(MSG_SIZE);
   try {
@@ -141,7 +145,11 @@ export function launch(plan: LaunchPlan, parentFd: number, hooks: LaunchHooks): 
   } catch (e) {
     killQuietly(pid);
     if (pid !== spawned.pid) killQuietly(spawned.pid);
-    reapChild(spawned.pid, spawned.pidfd);
+    try {
+      reapChild(spawned.pid, spawned.pidfd);
+    } catch {
+      /* reaped already (the end-of-file path above): keep the real error */
+    }
     closeSync(spawned.pidfd);
     throw e;
   }

@@ -25,6 +25,7 @@ const LONG_FLAGS = new Set([
   'root', 'log', 'log-format', 'debug', 'systemd-cgroup', 'rootless', 'criu', 'version', 'help',
   'bundle', 'console-socket', 'pid-file', 'no-pivot', 'no-new-keyring', 'preserve-fds', 'detach', 'keep',
   'no-subreaper', 'all', 'force', 'format', 'quiet',
+  'process', 'tty', 'cwd', 'user', 'additional-gids', 'env', 'cap', 'no-new-privs', 'process-label', 'apparmor', 'cgroup', 'ignore-paused',
 ]);
 
 let logger: CliLogger | undefined;
@@ -67,6 +68,10 @@ const createFlags = (c: Command) =>
     .option('--no-pivot', 'use MS_MOVE and chroot instead of pivot_root (for ramdisk roots)')
     .option('--no-new-keyring', 'keep the session keyring of the caller')
     .addOption(new Option('--preserve-fds <n>', 'pass N extra fds (3 ... 3+N-1) to the container').default(0).argParser(nonNegative));
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
 
 function nonNegative(v: string): number {
   if (!/^[0-9]+$/.test(v)) throw new Error(`--preserve-fds: "${v}" is not a non-negative integer`);
@@ -111,6 +116,29 @@ export async function main(argv: string[]): Promise<number> {
     .option('--keep', 'do not delete the container after it exits')
     .option('--no-subreaper', 'accepted for runc compatibility')
     .action(verb(() => import('./run.js')));
+  program
+    .command('exec')
+    .description('run a new process in a running container')
+    .argument('<container-id>')
+    .argument('[command...]', 'the command and its arguments (or -p process.json)')
+    .option('-p, --process <file>', 'a process.json: the runtime-spec process to run')
+    .option('-t, --tty', 'allocate a pseudo-TTY')
+    .option('--console-socket <path>', 'unix socket that receives the pty master')
+    .option('-d, --detach', 'return once the process has started')
+    .option('--pid-file <path>', 'write the pid of the process to this file')
+    .option('--cwd <dir>', 'working directory in the container')
+    .option('-u, --user <uid[:gid]>', 'user (and group) to run as')
+    .option('-g, --additional-gids <gid>', 'an additional group (repeatable)', collect, [])
+    .option('-e, --env <KEY=VALUE>', 'set an environment variable (repeatable)', collect, [])
+    .option('-c, --cap <cap>', 'add a capability (repeatable)', collect, [])
+    .option('--no-new-privs', 'set no_new_privs for the process')
+    .addOption(new Option('--preserve-fds <n>', 'pass N extra fds (3 ... 3+N-1) to the process').default(0).argParser(nonNegative))
+    .option('--process-label <label>', 'SELinux label of the process')
+    .option('--apparmor <profile>', 'AppArmor profile of the process')
+    .option('--cgroup <[controller:]path>', 'run in this existing sub-cgroup of the container (repeatable)', collect, [])
+    .option('--ignore-paused', 'exec even if the container is paused')
+    .passThroughOptions()
+    .action(verb(() => import('./exec.js')));
   program.command('state').description('print the OCI state of a container as JSON').argument('<container-id>').action(verb(() => import('./state.js')));
   program
     .command('kill')

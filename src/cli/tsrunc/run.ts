@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { createContainer, deleteContainer, destroyContainer, killContainer, releaseInit, type Created } from '../../runtime/container.js';
 import { processAlive } from '../../linux/proc.js';
-import { supervise } from '../../runtime/foreground.js';
+import { attach } from './attach.js';
 import { setChildSubreaper } from '../../linux/libc.js';
 import { constants } from 'node:os';
 import { withContext, type CreateFlags } from './create.js';
@@ -64,28 +64,22 @@ export default async function run(g: Globals, arg: string, o: RunFlags): Promise
   }
 
   g.log.debug(`run ${id}: created`);
-  const watch = supervise(created.pid, (sig) => {
-    try {
-      killContainer(g.root, id, constants.signals[sig]);
-    } catch {
-      /* it is exiting */
-    }
-  });
-  // node:tty pulls in net and streams (~5 ms): load it only for a terminal.
-  const relay = created.consoleMaster !== undefined ? (await import('../../runtime/console.js')).relayConsole(created.consoleMaster) : undefined;
   let code: number;
   try {
-    startInit(g.root, created);
-    g.log.debug(`run ${id}: started`);
-    const exit = await watch.exited;
-    code = exit.code;
-    if (relay) await Promise.race([relay.closed, new Promise((r) => setTimeout(r, 200))]);
+    code = await attach(created.pid, {
+      consoleMaster: created.consoleMaster,
+      forward: (sig) => {
+        try {
+          killContainer(g.root, id, constants.signals[sig]);
+        } catch {
+          /* it is exiting */
+        }
+      },
+      release: () => startInit(g.root, created),
+    });
   } catch (e) {
     deleteContainer(g.root, id, true, g.log);
     throw e;
-  } finally {
-    watch.stop();
-    relay?.stop();
   }
   g.log.debug(`run ${id}: init exited with ${code}`);
   if (!o.keep) destroyContainer(g.root, created.record);
