@@ -28,6 +28,7 @@ const lib = {
   recvFd: lazyFn(nativeLibraryPath, 'int tsr_recv_fd(int sock, _Out_ uint8_t *buf, uint32_t buflen)'),
   unixConnect: lazyFn(nativeLibraryPath, 'int tsr_unix_connect(const char *path)'),
   recvMsg: lazyFn(nativeLibraryPath, 'int tsr_recv_msg(int sock, _Out_ uint8_t *buf, uint32_t buflen, _Out_ int32_t *fd)'),
+  sendFd: lazyFn(nativeLibraryPath, 'int tsr_send_fd(int sock, int fd, const uint8_t *data, uint32_t len)'),
 };
 
 export interface Spawned {
@@ -75,4 +76,10 @@ export function recvMsg(sock: number, buf: Buffer): { bytes: number; fd: number 
   const r = Number(lib.recvMsg(sock, buf, buf.length, fd));
   if (r < 0) throw new SyscallError('recvmsg', -r);
   return { bytes: r, fd: fd[0]! };
+}
+
+/** Sends data on a stream socket with fd riding along (SCM_RIGHTS); data must not be empty. */
+export function sendFd(sock: number, fd: number, data: Buffer): void {
+  const r = Number(lib.sendFd(sock, fd, data, data.length));
+  if (r < 0) throw new SyscallError('sendmsg', -r);
 }

@@ -10,7 +10,8 @@ import { loadBundle } from '../oci/bundle.js';
 import { ConfigError } from '../oci/validate.js';
 import type { IdMapping, State } from '../oci/spec.js';
 import { RuntimeError } from './errors.js';
-import { launch, awaitExec } from './launch.js';
+import { launch, awaitExec, FD_SECCOMP_NOTIFY } from './launch.js';
+import { notifySeccompListener } from './seccomp/index.js';
 import { buildInitPlan } from './plan/init.js';
 import { hostFacts } from './host.js';
 import { writeIdMaps, writeTimeOffsets } from './idmap.js';
@@ -21,6 +22,7 @@ import { silentLogger, type Logger } from './log.js';
 import {
   claimStateDir,
   containerStatus,
+  creatingState,
   FIFO_NAME,
   listIds,
   loadRecord,
@@ -165,6 +167,7 @@ export function createContainer(o: CreateOptions): Created {
       noNewKeyring: o.noNewKeyring ?? false,
       preserveFds: o.preserveFds ?? 0,
       env,
+      log,
     });
     plan.ops.forEach((p, i) => log.debug(`plan op ${i}: ${p.describe}`));
 
@@ -173,6 +176,13 @@ export function createContainer(o: CreateOptions): Created {
     const launched = launch(plan, parentEnd, {
       userMap: (pid) => writeIdMaps(pid, spec, host.euid),
       timeOffsets: (pid) => writeTimeOffsets(pid, spec),
+      fd: (pid, kind, fd) => {
+        try {
+          if (kind === FD_SECCOMP_NOTIFY) notifySeccompListener(spec, fd, creatingState(o.id, bundle.dir, bundle.rootfs, pid, spec.annotations));
+        } finally {
+          closeQuietly(fd);
+        }
+      },
       ready: (pid) => {
         const startTime = processStartTime(pid);
         if (startTime === undefined) throw new RuntimeError(`the container's init (pid ${pid}) vanished before it was ready`);

@@ -59,9 +59,9 @@ const cases: Case[] = [
     message: /op \d+ look up \/etc\/passwd: EACCES/,
   },
   {
-    name: 'a part of the spec this version does not apply (seccomp)',
-    mutate: (s) => (s.linux!.seccomp = { defaultAction: 'SCMP_ACT_ALLOW' }),
-    message: /config\.json: linux\.seccomp: seccomp: not supported by this version of tsrunc yet/,
+    name: 'a part of the spec this version does not apply (Intel RDT)',
+    mutate: (s) => (s.linux!.intelRdt = { closID: 'tsrunc-test' }),
+    message: /config\.json: linux\.intelRdt: Intel RDT: not supported by this version of tsrunc yet/,
   },
   {
     name: 'cgroup limits this version does not apply',

@@ -4,6 +4,7 @@
 import type { MountInfo } from '../../linux/mountinfo.js';
 import type { CgroupMode } from '../cgroups/mode.js';
 import type { Spec } from '../../oci/spec.js';
+import type { Logger } from '../log.js';
 
 export interface HostFacts {
   /** /proc/sys/kernel/cap_last_cap */
@@ -46,4 +47,6 @@ export interface InitPlanInput {
   preserveFds: number;
   /** container-side environment additions (HOME) computed by the caller */
   env: string[];
+  /** where planners report what they decided (seccomp: skipped syscall names) */
+  log?: Logger;
 }

@@ -8,6 +8,7 @@ import { planRootfs } from './rootfs.js';
 import { planIdentity, planRlimits, planExec, planMakeCwd, planChdir, pathOf } from './process.js';
 import type { InitPlanInput } from './context.js';
 import { checkSupported } from './support.js';
+import { planSeccomp } from '../seccomp/index.js';
 
 // Session keyring permissions runc adds: search for the owner, or for other
 // users inside a user namespace.
@@ -17,6 +18,7 @@ const KEY_POS_SEARCH_OTH = 0x8;
 export function buildInitPlan(input: InitPlanInput): LaunchPlan {
   const { spec, fds } = input;
   checkSupported(spec);
+  const seccomp = planSeccomp(spec, input.log);
   const proc = spec.process!;
   const ns = planNamespaces(spec);
   const ops: PlanOp[] = [
@@ -55,11 +57,17 @@ export function buildInitPlan(input: InitPlanInput): LaunchPlan {
 
   // A rootless runtime denies setgroups in the user namespace it creates.
   const setgroupsAllowed = !(ns.newUserNs && input.host.euid !== 0);
+  // Without no_new_privs, installing a filter takes CAP_SYS_ADMIN: before
+  // the identity ops drop it (runc's order).
+  if (seccomp && !proc.noNewPrivileges) ops.push(seccomp);
   ops.push(...planIdentity(proc, input.host.capLastCap, setgroupsAllowed));
   ops.push(planChdir(proc));
   const env = [...(proc.env ?? []), ...input.env];
   ops.push(op('FIND_EXEC', { file: proc.args![0]!, path: pathOf(env) }, `look up ${proc.args![0]}`));
   ops.push(op('PRCTL', { option: k.PR_SET_PDEATHSIG, arg2: 0, arg3: 0, arg4: 0, arg5: 0 }, 'outlive the runtime from here on'));
+  // With no_new_privs, as late as possible so the profile meets few runtime
+  // syscalls, yet before READY: the parent still listens for a notify fd.
+  if (seccomp && proc.noNewPrivileges) ops.push(seccomp);
   ops.push(op('SYNC', { tag: SYNC_TAG.READY }, 'report ready'));
   ops.push(...planExec(proc, env, fds.fifo, input.preserveFds));
 

@@ -1,6 +1,6 @@
 // Parts of the runtime spec that this version of tsrunc does not apply yet.
-// Refusing them is safer than running a container without, say, its seccomp
-// filter; each refusal names the JSON path.
+// Refusing them is safer than running a container without, say, its AppArmor
+// profile; each refusal names the JSON path.
 import { ConfigError } from '../../oci/validate.js';
 import type { Spec } from '../../oci/spec.js';
 
@@ -14,7 +14,6 @@ export function checkSupported(spec: Spec): void {
     throw new ConfigError(path, `${what}: not supported by this version of tsrunc yet`);
   };
   const linux = spec.linux ?? {};
-  if (linux.seccomp) unsupported('linux.seccomp', 'seccomp');
   for (const [kind, list] of Object.entries(spec.hooks ?? {})) if ((list as unknown[])?.length) unsupported(`hooks.${kind}`, 'hooks');
   if (linux.sysctl && Object.keys(linux.sysctl).length) unsupported('linux.sysctl', 'sysctl');
   if (linux.personality) unsupported('linux.personality', 'personality');
