@@ -16,8 +16,9 @@ import { buildInitPlan } from './plan/init.js';
 import { hostFacts } from './host.js';
 import { writeIdMaps, writeTimeOffsets } from './idmap.js';
 import { homeOf } from './rootfs-lookup.js';
-import { cgroupLayout } from './cgroups/mode.js';
-import { cgroupDirFor, createCgroup, removeCgroup, cgroupPids, ownCgroupV2 } from './cgroups/placement.js';
+import { removeCgroup, cgroupPids } from './cgroups/placement.js';
+import { setupContainerCgroup, sharesCgroup } from './cgroups/setup.js';
+import { killAll, signalCgroup, waitEmpty } from './cgroups/freezer.js';
 import { silentLogger, type Logger } from './log.js';
 import {
   claimStateDir,
@@ -115,17 +116,20 @@ export function createContainer(o: CreateOptions): Created {
   // is the claim, and other commands wait for state.json.
   undo.add(() => removeStateDir(o.root, o.id));
   try {
-    const layout = cgroupLayout(host.mounts);
     let cgroupDir: string | undefined;
     let cgroupFd = -1;
     let cgroupOwned = false;
-    if (layout.unifiedMount) {
-      cgroupDir = cgroupDirFor(layout.unifiedMount, spec.linux?.cgroupsPath, o.id, ownCgroupV2());
-      const cg = createCgroup(cgroupDir);
+    let cgroupTop: string | undefined;
+    // The cgroup with its limits and device filter, before the init is cloned into it.
+    const cg = setupContainerCgroup({ id: o.id, spec, mounts: host.mounts, euid: host.euid, log: (m) => log.debug(m) });
+    if (cg) {
+      cgroupDir = cg.dir;
       cgroupFd = cg.fd;
       cgroupOwned = cg.createdTop !== undefined;
+      cgroupTop = cg.createdTop;
       undo.add(() => closeQuietly(cg.fd));
-      if (cg.createdTop) undo.add(() => removeCgroup(cgroupDir!, cg.createdTop));
+      if (cg.createdTop) undo.add(() => removeCgroup(cg.dir, cg.createdTop));
+      log.debug(`create ${o.id}: cgroup ${cg.dir} ready (limits, device filter)`);
     }
 
     const fifoPath = join(dir, FIFO_NAME);
@@ -197,6 +201,7 @@ export function createContainer(o: CreateOptions): Created {
           owner: '',
           ...(spec.annotations ? { annotations: spec.annotations } : {}),
           ...(cgroupDir ? { cgroupDir, cgroupOwned } : {}),
+          ...(cgroupTop && cgroupTop !== cgroupDir ? { cgroupTop } : {}),
           config: spec,
         };
         writeRecord(dir, record);
@@ -304,7 +309,7 @@ export function killContainer(root: string, id: string, sig: number, all = false
   const status = containerStatus(root, rec);
   if (status === 'stopped') throw new RuntimeError('container not running');
   if (all && rec.cgroupDir) {
-    for (const pid of cgroupPids(rec.cgroupDir)) signalProcess(pid, undefined, sig);
+    signalCgroup(rec.cgroupDir, sig, (pid) => signalProcess(pid, undefined, sig));
     return;
   }
   signalProcess(rec.pid, rec.pidStartTime, sig);
@@ -340,16 +345,18 @@ export function destroyContainer(root: string, rec: ContainerRecord): void {
     signalProcess(rec.pid, rec.pidStartTime, 9);
     if (!waitGone(rec, 10000)) throw new RuntimeError(`container ${rec.id}: init ${rec.pid} did not die after SIGKILL`);
   }
-  if (rec.cgroupDir) {
-    // Without a pid namespace, processes may outlive the init.
+  if (rec.cgroupDir && !sharesCgroup(rec.config)) {
+    // Without a pid namespace, processes may outlive the init: cgroup.kill
+    // takes them all at once (forks in flight included), else one by one.
+    if (killAll(rec.cgroupDir)) waitEmpty(rec.cgroupDir, 10000);
     for (let i = 0; i < 100; i++) {
       const pids = cgroupPids(rec.cgroupDir);
       if (pids.length === 0) break;
       for (const pid of pids) signalProcess(pid, undefined, 9);
       sleepMs(10);
     }
-    if (rec.cgroupOwned) removeCgroup(rec.cgroupDir);
   }
+  if (rec.cgroupDir && rec.cgroupOwned) removeCgroup(rec.cgroupDir, rec.cgroupTop ?? rec.cgroupDir);
   removeStateDir(root, rec.id);
 }
 

@@ -32,6 +32,8 @@ export interface ContainerRecord {
   cgroupDir?: string;
   /** we made the cgroup directory (and remove it on delete) */
   cgroupOwned?: boolean;
+  /** the highest parent directory create made for it (removed on delete too, unless others use it) */
+  cgroupTop?: string;
   config: Spec;
 }
 

@@ -25,6 +25,9 @@ const LONG_FLAGS = new Set([
   'root', 'log', 'log-format', 'debug', 'systemd-cgroup', 'rootless', 'criu', 'version', 'help',
   'bundle', 'console-socket', 'pid-file', 'no-pivot', 'no-new-keyring', 'preserve-fds', 'detach', 'keep',
   'no-subreaper', 'all', 'force', 'format', 'quiet',
+  'stats', 'interval', 'resources', 'blkio-weight', 'cpu-period', 'cpu-quota', 'cpu-burst', 'cpu-share', 'cpu-shares', 'cpu-rt-period',
+  'cpu-rt-runtime', 'cpuset-cpus', 'cpuset-mems', 'cpu-idle', 'kernel-memory', 'kernel-memory-tcp', 'memory', 'memory-reservation',
+  'memory-swap', 'pids-limit', 'l3-cache-schema', 'mem-bw-schema',
   'process', 'tty', 'cwd', 'user', 'additional-gids', 'env', 'cap', 'no-new-privs', 'process-label', 'apparmor', 'cgroup', 'ignore-paused',
 ]);
 
@@ -160,6 +163,41 @@ export async function main(argv: string[]): Promise<number> {
     .addOption(new Option('-f, --format <format>', 'output format').choices(['table', 'json']).default('table'))
     .option('-q, --quiet', 'print only the container ids')
     .action(verb(() => import('./list.js')));
+  program.command('pause').description('freeze every process of the container').argument('<container-id>').action(verb(() => import('./pause.js')));
+  program.command('resume').description('thaw a paused container').argument('<container-id>').action(verb(() => import('./resume.js')));
+  program
+    .command('events')
+    .description('print stats and OOM events of a container as JSON lines (with --stats: the stats once)')
+    .argument('<container-id>')
+    .option('--stats', 'print the stats once and exit')
+    .option('--interval <duration>', 'time between stats', '5s')
+    .action(verb(() => import('./events.js')));
+  const size = '(bytes, or 512m, 1g; -1 for no limit)';
+  program
+    .command('update')
+    .description("change a running container's resource limits")
+    .argument('<container-id>')
+    .option('-r, --resources <file>', 'linux.resources JSON from FILE, or - for stdin (the other flags are then ignored)')
+    .option('--memory <size>', `memory limit ${size}`)
+    .option('--memory-reservation <size>', `memory soft limit ${size}`)
+    .option('--memory-swap <size>', `memory + swap limit ${size}`)
+    .addOption(new Option('--kernel-memory <size>').hideHelp())
+    .addOption(new Option('--kernel-memory-tcp <size>').hideHelp())
+    .option('--pids-limit <n>', 'maximum number of processes')
+    .option('--cpu-share <n>', 'CPU shares (relative weight)')
+    .addOption(new Option('--cpu-shares <n>').hideHelp())
+    .option('--cpu-quota <usecs>', 'CPU time per period (-1: no limit)')
+    .option('--cpu-period <usecs>', 'CPU CFS period')
+    .option('--cpu-burst <usecs>', 'CPU time a period may borrow from idle ones')
+    .option('--cpu-rt-period <usecs>', 'realtime period (cgroup v1 only)')
+    .option('--cpu-rt-runtime <usecs>', 'realtime runtime (cgroup v1 only)')
+    .option('--cpuset-cpus <list>', 'CPUs to use, e.g. 0-2,4')
+    .option('--cpuset-mems <list>', 'memory nodes to use')
+    .option('--cpu-idle <0|1>', 'SCHED_IDLE for the cgroup')
+    .option('--blkio-weight <n>', 'block IO weight, 10 to 1000')
+    .option('--l3-cache-schema <schema>', 'Intel RDT L3 cache schema (not supported)')
+    .option('--mem-bw-schema <schema>', 'Intel RDT memory bandwidth schema (not supported)')
+    .action(verb(() => import('./update.js')));
   program
     .command('spec')
     .description('write a default config.json into the bundle directory')

@@ -1,9 +1,10 @@
-// Where a container's cgroup v2 directory is, creating it, listing and
-// signalling its processes, removing it. (Resource limits: cgroups issue.)
+// Where a container's cgroup v2 directory is, creating it, listing its
+// processes, removing it. (Limits: resources.ts; the whole setup: setup.ts.)
 import { mkdirSync, openSync, readFileSync, rmdirSync, existsSync } from 'node:fs';
 import { dirname, join, posix } from 'node:path';
 import { O_DIRECTORY } from '../../linux/constants.js';
 import { RuntimeError } from '../errors.js';
+import { ConfigError } from '../../oci/validate.js';
 
 /** runc's cgroupfs rule: absolute paths hang off the cgroup2 root, relative
  * ones off the parent of the runtime's own cgroup; the default is the id. */
@@ -13,6 +14,19 @@ export function cgroupDirFor(unifiedMount: string, cgroupsPath: string | undefin
   const inner = posix.normalize(`/${raw}`);
   if (raw.startsWith('/')) return join(unifiedMount, inner);
   return join(unifiedMount, posix.dirname(ownCgroup), inner);
+}
+
+/**
+ * Refuses a linux.cgroupsPath that climbs with ".." (runc would clean it
+ * silently; a path that means something else than it says is an error here)
+ * or that names the root of the hierarchy.
+ */
+export function checkCgroupsPath(cgroupsPath: string | undefined): void {
+  if (!cgroupsPath) return;
+  const bad = (why: string) => new ConfigError('linux.cgroupsPath', `${JSON.stringify(cgroupsPath)}: ${why}`);
+  if (cgroupsPath.split('/').includes('..')) throw bad('must not contain ".." (a cgroup path may not climb out of where it is placed)');
+  if (cgroupsPath.includes('\0')) throw bad('must not contain a NUL byte');
+  if (posix.normalize(`/${cgroupsPath}`) === '/') throw bad('names the root of the cgroup hierarchy, where no container can be placed');
 }
 
 /** This process's cgroup v2 path ("0::/path" in /proc/self/cgroup). */
@@ -52,11 +66,15 @@ export interface CreatedCgroup {
 
 /**
  * Creates the directory (and its parents). An existing cgroup that still has
- * processes is refused: the container would share them.
+ * processes is refused unless `shared` (the container joins another's pid
+ * namespace, so it shares that container's cgroup by design); a frozen one
+ * is refused always, as runc does.
  */
-export function createCgroup(dir: string): CreatedCgroup {
-  if (existsSync(dir) && cgroupPids(dir).length > 0) {
-    throw new RuntimeError(`cgroup ${dir} already has processes in it`);
+export function createCgroup(dir: string, shared = false): CreatedCgroup {
+  if (existsSync(dir)) {
+    const n = cgroupPids(dir).length;
+    if (n > 0 && !shared) throw new RuntimeError(`cgroup ${dir} is not empty: ${n} process(es) found in it (another container's?)`);
+    if (cgroupFrozen(dir)) throw new RuntimeError(`cgroup ${dir} is frozen (cgroup.freeze is 1)`);
   }
   let createdTop: string | undefined;
   try {

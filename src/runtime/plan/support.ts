@@ -4,11 +4,6 @@
 import { ConfigError } from '../../oci/validate.js';
 import type { Spec } from '../../oci/spec.js';
 
-const isDefaultDeviceRule = (r: unknown) => {
-  const o = r as { allow?: boolean; access?: string; type?: string; major?: number; minor?: number };
-  return o.allow === false && (o.type === undefined || o.type === 'a') && o.major === undefined && o.minor === undefined;
-};
-
 export function checkSupported(spec: Spec): void {
   const unsupported = (path: string, what: string) => {
     throw new ConfigError(path, `${what}: not supported by this version of tsrunc yet`);
@@ -24,12 +19,4 @@ export function checkSupported(spec: Spec): void {
   if (spec.process?.oomScoreAdj !== undefined) unsupported('process.oomScoreAdj', 'oomScoreAdj');
   if (spec.process?.ioPriority) unsupported('process.ioPriority', 'ioPriority');
   if (spec.process?.scheduler) unsupported('process.scheduler', 'scheduler');
-  // cgroup resource limits arrive with the cgroup manager; runc's default
-  // "deny all devices" rule alone is accepted (with the default capabilities
-  // the container cannot mknod, and its /dev holds only the allowed nodes).
-  for (const [key, value] of Object.entries(linux.resources ?? {})) {
-    if (key === 'devices' && Array.isArray(value) && value.every(isDefaultDeviceRule)) continue;
-    if (value === null || (Array.isArray(value) && value.length === 0)) continue;
-    unsupported(`linux.resources.${key}`, 'cgroup resource limits');
-  }
 }
