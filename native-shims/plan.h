@@ -131,7 +131,9 @@ enum tsr_detail {
 	X(UMOUNT, 37, "su")        /* host path, umount2 flags */                           \
 	X(SECCOMP, 38, "ua")       /* seccomp(2) flags, BPF program (one u64 per sock_filter) */ \
 	X(DUP2, 39, "uu")          /* oldfd, newfd (dup3 without CLOEXEC) */                \
-	X(PERSONALITY, 40, "u")    /* personality(2) persona */
+	X(PERSONALITY, 40, "u")    /* personality(2) persona */                             \
+	X(IOPRIO_SET, 41, "u")     /* ioprio_set(IOPRIO_WHO_PROCESS, self, value) */        \
+	X(SCHED_SETATTR, 42, "uuuuuuu") /* policy, flags, nice, priority, runtime, deadline, period */
 
 enum tsr_op_code {
 #define TSR_ENUM(name, code, schema) TSR_OP_##name = code,

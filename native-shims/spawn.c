@@ -328,6 +328,12 @@ static int is_devnull(int fd)
 	return fstat(fd, &st) == 0 && S_ISCHR(st.st_mode) && st.st_rdev == makedev(1, 3);
 }
 
+static int same_file(int a, int b)
+{
+	struct stat sa, sb;
+	return fstat(a, &sa) == 0 && fstat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
 static int on_fs(int fd, long magic)
 {
 	struct statfs sf;
@@ -449,6 +455,10 @@ static int op_mount(const union tsr_field *f)
 			close_keep_errno(srcfd);
 			return -1;
 		}
+		/* A destination swapped for a symlink to "/" resolves to the root
+		 * itself: never mount over the container's root. */
+		if (same_file(tfd, g_root))
+			fail(EBUSY, TSR_D_GUARD);
 		if (guard[0])
 			check_guard(tfd, guard);
 		tgtp = fdpath(tfd, tgtbuf);
@@ -798,7 +808,22 @@ static int op_close_fds(const union tsr_field *f)
 			fcntl((int)fd, F_SETFD, fl & ~FD_CLOEXEC);
 	}
 	/* CLOEXEC rather than close: the sync socket must live until execve. */
-	return (int)syscall(SYS_close_range, first, ~0U, CLOSE_RANGE_CLOEXEC);
+	if (syscall(SYS_close_range, first, ~0U, CLOSE_RANGE_CLOEXEC) == 0)
+		return 0;
+	if (errno != ENOSYS && errno != EINVAL && errno != EPERM)
+		return -1;
+	/* Older kernels, or a seccomp profile without close_range: one fd at a
+	 * time, up to the fd limit. */
+	struct rlimit rl;
+	if (prlimit(0, RLIMIT_NOFILE, NULL, &rl) < 0)
+		return -1;
+	unsigned long last = rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > (1UL << 20) ? (1UL << 20) : rl.rlim_cur;
+	for (unsigned long fd = first; fd < last; fd++) {
+		int fl = fcntl((int)fd, F_GETFD);
+		if (fl >= 0 && !(fl & FD_CLOEXEC))
+			fcntl((int)fd, F_SETFD, fl | FD_CLOEXEC);
+	}
+	return 0;
 }
 
 static int op_reopen_devnull(void)
@@ -871,6 +896,9 @@ static int op_exec_fifo(const union tsr_field *f)
 	return w == 1 ? 0 : -1;
 }
 
+/* Regular and executable for us. The old faccessat syscall, not glibc's
+ * faccessat2 (a seccomp profile written before it answers EPERM, not ENOSYS);
+ * where that is refused too, the mode bits (as Go's LookPath). */
 static int executable(const char *path)
 {
 	struct stat st;
@@ -880,7 +908,14 @@ static int executable(const char *path)
 		errno = EACCES;
 		return -1;
 	}
-	return faccessat(AT_FDCWD, path, X_OK, AT_EACCESS);
+	if (syscall(SYS_faccessat, AT_FDCWD, path, X_OK) == 0)
+		return 0;
+	if (errno != EPERM && errno != ENOSYS)
+		return -1;
+	if (st.st_mode & 0111)
+		return 0;
+	errno = EACCES;
+	return -1;
 }
 
 static int op_find_exec(const union tsr_field *f)
@@ -1041,6 +1076,33 @@ static int op_fork(void)
 	return 0;
 }
 
+/* struct sched_attr (linux/sched/types.h), version 1 (48 bytes, no util clamps) */
+struct tsr_sched_attr {
+	uint32_t size;
+	uint32_t sched_policy;
+	uint64_t sched_flags;
+	int32_t sched_nice;
+	uint32_t sched_priority;
+	uint64_t sched_runtime;
+	uint64_t sched_deadline;
+	uint64_t sched_period;
+};
+
+static int op_sched_setattr(const union tsr_field *f)
+{
+	struct tsr_sched_attr a = {
+		.size = sizeof a,
+		.sched_policy = (uint32_t)f[0].u,
+		.sched_flags = f[1].u,
+		.sched_nice = (int32_t)f[2].u,
+		.sched_priority = (uint32_t)f[3].u,
+		.sched_runtime = f[4].u,
+		.sched_deadline = f[5].u,
+		.sched_period = f[6].u,
+	};
+	return (int)syscall(SYS_sched_setattr, 0, &a, 0);
+}
+
 static int run_op(uint16_t code, const union tsr_field *f)
 {
 	switch (code) {
@@ -1137,6 +1199,10 @@ static int run_op(uint16_t code, const union tsr_field *f)
 		return dup3((int)f[0].u, (int)f[1].u, 0) < 0 ? -1 : 0;
 	case TSR_OP_PERSONALITY:
 		return personality((unsigned long)f[0].u) < 0 ? -1 : 0;
+	case TSR_OP_IOPRIO_SET:
+		return (int)syscall(SYS_ioprio_set, 1 /* IOPRIO_WHO_PROCESS */, 0, (int)f[0].u);
+	case TSR_OP_SCHED_SETATTR:
+		return op_sched_setattr(f);
 	}
 	errno = ENOSYS;
 	return -1;

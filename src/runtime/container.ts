@@ -20,6 +20,7 @@ import { removeCgroup, cgroupPids } from './cgroups/placement.js';
 import { setupContainerCgroup, sharesCgroup } from './cgroups/setup.js';
 import { killAll, signalCgroup, waitEmpty } from './cgroups/freezer.js';
 import { silentLogger, type Logger } from './log.js';
+import { hookState, runHostHooks, runHostHooksWarn, runContainerHooks } from './hooks.js';
 import {
   claimStateDir,
   containerStatus,
@@ -180,9 +181,17 @@ export function createContainer(o: CreateOptions): Created {
     const launched = launch(plan, parentEnd, {
       userMap: (pid) => writeIdMaps(pid, spec, host.euid),
       timeOffsets: (pid) => writeTimeOffsets(pid, spec),
+      hooks: (pid) => {
+        const state = hookState(creatingState(o.id, bundle.dir, bundle.rootfs, pid, spec.annotations, spec.ociVersion));
+        // A failing hook fails create; the container is then destroyed and poststop runs.
+        undo.add(() => runHostHooksWarn('poststop', spec, hookState({ ...JSON.parse(state), status: 'stopped' }), log));
+        runHostHooks('prestart', spec, state);
+        runHostHooks('createRuntime', spec, state);
+        runContainerHooks('createContainer', spec, pid, state);
+      },
       fd: (pid, kind, fd) => {
         try {
-          if (kind === FD_SECCOMP_NOTIFY) notifySeccompListener(spec, fd, creatingState(o.id, bundle.dir, bundle.rootfs, pid, spec.annotations));
+          if (kind === FD_SECCOMP_NOTIFY) notifySeccompListener(spec, fd, creatingState(o.id, bundle.dir, bundle.rootfs, pid, spec.annotations, spec.ociVersion));
         } finally {
           closeQuietly(fd);
         }
@@ -242,18 +251,35 @@ export function createContainer(o: CreateOptions): Created {
 const sleepMs = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 
 /** Lets a created container's init exec: opens the exec fifo and reads its byte. */
-export function startContainer(root: string, id: string): ContainerRecord {
+export function startContainer(root: string, id: string, log: Logger = silentLogger): ContainerRecord {
   const rec = loadRecord(root, id);
   const unlock = lockContainer(root, id);
   try {
     const status = containerStatus(root, rec);
     if (status === 'stopped') throw new RuntimeError('cannot start a container that has stopped');
     if (status !== 'created') throw new RuntimeError('cannot start an already running container');
-    releaseInit(root, rec);
+    startCreated(root, rec, log);
     return rec;
   } finally {
     unlock();
   }
+}
+
+/**
+ * start for a container known to be created: the startContainer hooks in
+ * its namespaces, the exec fifo, then the poststart hooks (their failure is
+ * a warning). A failing startContainer hook stops the container.
+ */
+export function startCreated(root: string, rec: ContainerRecord, log: Logger = silentLogger): void {
+  const spec = rec.config;
+  try {
+    runContainerHooks('startContainer', spec, rec.pid, stateForHooks(rec, 'created'));
+  } catch (e) {
+    signalProcess(rec.pid, rec.pidStartTime, 9);
+    throw e;
+  }
+  releaseInit(root, rec);
+  runHostHooksWarn('poststart', spec, stateForHooks(rec, 'running'), log);
 }
 
 /**
@@ -284,6 +310,11 @@ export function releaseInit(root: string, rec: ContainerRecord): void {
     closeSync(fd);
   }
   unlinkSync(fifoPath);
+}
+
+/** The state a hook gets; poststop still sees the last pid of the init. */
+function stateForHooks(rec: ContainerRecord, status: State['status']): string {
+  return hookState({ ociVersion: rec.ociVersion, id: rec.id, status, pid: rec.pid, bundle: rec.bundle, annotations: rec.annotations });
 }
 
 /** Signals a process, by pidfd, after checking that the pid is still our init. */
@@ -340,7 +371,7 @@ function waitGone(rec: ContainerRecord, timeoutMs: number): boolean {
  * Kills whatever is left and removes the cgroup and the state directory.
  * `delete` checks the status first; `run` calls it once its init has exited.
  */
-export function destroyContainer(root: string, rec: ContainerRecord): void {
+export function destroyContainer(root: string, rec: ContainerRecord, log: Logger = silentLogger): void {
   if (processAlive(rec.pid, rec.pidStartTime)) {
     signalProcess(rec.pid, rec.pidStartTime, 9);
     if (!waitGone(rec, 10000)) throw new RuntimeError(`container ${rec.id}: init ${rec.pid} did not die after SIGKILL`);
@@ -358,6 +389,7 @@ export function destroyContainer(root: string, rec: ContainerRecord): void {
   }
   if (rec.cgroupDir && rec.cgroupOwned) removeCgroup(rec.cgroupDir, rec.cgroupTop ?? rec.cgroupDir);
   removeStateDir(root, rec.id);
+  runHostHooksWarn('poststop', rec.config, stateForHooks(rec, 'stopped'), log);
 }
 
 export function deleteContainer(root: string, id: string, force = false, log: Logger = silentLogger): void {
@@ -384,10 +416,17 @@ export function deleteContainer(root: string, id: string, force = false, log: Lo
     if ((status === 'running' || status === 'paused') && !force) {
       throw new RuntimeError(`cannot delete container ${id} that is not stopped: ${status}`);
     }
-    destroyContainer(root, rec);
+    destroyContainer(root, rec, log);
   } finally {
     unlock();
   }
+}
+
+/** Host pids of the container's processes (none once it has stopped). */
+export function containerPids(root: string, id: string): number[] {
+  const rec = loadRecord(root, id);
+  if (rec.cgroupDir) return cgroupPids(rec.cgroupDir);
+  return processAlive(rec.pid, rec.pidStartTime) ? [rec.pid] : [];
 }
 
 export function containerState(root: string, id: string): State {

@@ -7,12 +7,13 @@ import { socketpair } from '../linux/libc.js';
 import { recvFd, unixConnect } from '../linux/native.js';
 import type { Process } from '../oci/spec.js';
 import { RuntimeError } from './errors.js';
-import { launch, awaitExec } from './launch.js';
+import { launch, awaitExec, FD_SECCOMP_NOTIFY } from './launch.js';
+import { planSeccomp, notifySeccompListener } from './seccomp/index.js';
 import { buildExecPlan } from './plan/exec.js';
 import { hostFacts } from './host.js';
 import { homeOf } from './rootfs-lookup.js';
 import { silentLogger, type Logger } from './log.js';
-import { containerStatus, loadRecord, writeFileAtomic, type ContainerRecord } from './state.js';
+import { containerStatus, loadRecord, ociState, writeFileAtomic, type ContainerRecord } from './state.js';
 
 export interface ExecOptions {
   root: string;
@@ -102,9 +103,21 @@ export function execInContainer(o: ExecOptions): Execed {
       fds: { sync: childEnd, parentSync: parentEnd, cgroup: cgroupFd, console: consoleFd },
       preserveFds: o.preserveFds ?? 0,
       env,
+      // The container's filter applies to every process in it.
+      seccomp: () => {
+        const sc = planSeccomp(rec.config, log);
+        return sc ? [sc] : [];
+      },
     });
     plan.ops.forEach((p, i) => log.debug(`exec plan op ${i}: ${p.describe}`));
     const launched = launch(plan, parentEnd, {
+      fd: (pid, kind, fd) => {
+        try {
+          if (kind === FD_SECCOMP_NOTIFY) notifySeccompListener(rec.config, fd, { ...ociState(o.root, rec), pid });
+        } finally {
+          closeQuietly(fd);
+        }
+      },
       ready: (pid) => {
         if (o.pidFile) writeFileAtomic(resolve(o.pidFile), String(pid));
       },

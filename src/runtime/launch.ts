@@ -3,7 +3,7 @@
 // A failure names the op: `op 12 mount proc on /proc: EPERM (...)`.
 import { writeSync, closeSync } from 'node:fs';
 import { spawnPlan, recvMsg } from '../linux/native.js';
-import { pollReadable, waitpidNoHang, type WaitResult } from '../linux/libc.js';
+import { pidfdOpen, pollReadable, waitpidNoHang, type WaitResult } from '../linux/libc.js';
 import { errnoName, SyscallError } from '../linux/syscall-error.js';
 import { signalName } from '../linux/signals.js';
 import { encodePlan } from './plan/encode.js';
@@ -18,7 +18,7 @@ export const FD_SECCOMP_NOTIFY = 1;
 const MSG_SIZE = 16;
 
 const DETAILS: Record<number, string> = {
-  1: 'the path resolves where this mount is not allowed (into /proc, or outside the container root)',
+  1: 'the path resolves where this mount is not allowed (into /proc, onto the container root, or outside it)',
   2: 'not the real /dev/null (character device 1:3)',
   3: 'the working directory is outside the container root',
   4: 'an existing node there has another type or device number',
@@ -48,6 +48,8 @@ export interface LaunchHooks {
   userMap?(pid: number): void;
   /** write /proc/pid/timens_offsets */
   timeOffsets?(pid: number): void;
+  /** the mounts are done and pivot_root is next: run the create-time hooks */
+  hooks?(pid: number): void;
   /** the child is ready (all but the exec fifo and exec); record the container */
   ready?(pid: number): void;
   /** the child sent an fd (kind: FD_*); the hook owns it (closes it) */
@@ -78,6 +80,19 @@ export function reapChild(pid: number, pidfd: number, timeoutMs = 5000): WaitRes
     const left = deadline - Date.now();
     if (left <= 0) return undefined;
     pollReadable([pidfd], Math.min(left, 100));
+  }
+}
+
+function reapQuietly(pid: number): void {
+  try {
+    const fd = pidfdOpen(pid);
+    try {
+      reapChild(pid, fd, 2000);
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    /* gone, or not ours */
   }
 }
 
@@ -134,6 +149,7 @@ export function launch(plan: LaunchPlan, parentFd: number, hooks: LaunchHooks): 
       try {
         if (value === SYNC_TAG.USERMAP) hooks.userMap?.(pid);
         else if (value === SYNC_TAG.TIMENS) hooks.timeOffsets?.(pid);
+        else if (value === SYNC_TAG.HOOKS) hooks.hooks?.(pid);
         else if (value === SYNC_TAG.READY) hooks.ready?.(pid);
       } catch (e) {
         reply(parentFd, false);
@@ -144,7 +160,12 @@ export function launch(plan: LaunchPlan, parentFd: number, hooks: LaunchHooks): 
     }
   } catch (e) {
     killQuietly(pid);
-    if (pid !== spawned.pid) killQuietly(spawned.pid);
+    if (pid !== spawned.pid) {
+      killQuietly(spawned.pid);
+      // The fork is our child too (CLONE_PARENT). Unreaped, it would keep a
+      // pid namespace's dying init waiting for it.
+      reapQuietly(pid);
+    }
     try {
       reapChild(spawned.pid, spawned.pidfd);
     } catch {

@@ -107,8 +107,8 @@ export function ociState(root: string, rec: ContainerRecord): State {
 }
 
 /** The state a hook or a `creating` container sees before state.json exists. */
-export function creatingState(id: string, bundle: string, rootfs: string, pid: number, annotations?: Record<string, string>): State {
-  return { ociVersion: OCI_SPEC_VERSION, id, status: 'creating', pid, bundle, rootfs, created: new Date().toISOString(), owner: '', ...(annotations ? { annotations } : {}) };
+export function creatingState(id: string, bundle: string, rootfs: string, pid: number, annotations?: Record<string, string>, ociVersion = OCI_SPEC_VERSION): State {
+  return { ociVersion, id, status: 'creating', pid, bundle, rootfs, created: new Date().toISOString(), owner: '', ...(annotations ? { annotations } : {}) };
 }
 
 /** Creates <root>/<id>; fails if the id is taken (mkdir is the atomic claim). */

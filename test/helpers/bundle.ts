@@ -26,6 +26,10 @@ export interface Bundle {
 }
 
 let template: string | undefined;
+const toRemove: string[] = [];
+process.once('exit', () => {
+  for (const dir of toRemove) rmSync(dir, { recursive: true, force: true });
+});
 
 function rootfsTemplate(): string {
   if (template) return template;
@@ -44,7 +48,7 @@ function rootfsTemplate(): string {
   writeFileSync(join(dir, 'etc/group'), 'root:x:0:\ntester:x:1000:\nnogroup:x:65534:\n');
   writeFileSync(join(dir, 'etc/hostname'), 'busybox\n');
   template = dir;
-  process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+  toRemove.push(dir);
   return dir;
 }
 
@@ -68,6 +72,6 @@ export function makeBundle(args: string[], mutate?: (s: Spec) => void): Bundle {
     },
   };
   bundle.save();
-  process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+  toRemove.push(dir);
   return bundle;
 }

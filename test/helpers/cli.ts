@@ -8,6 +8,16 @@ import { fileURLToPath } from 'node:url';
 export const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const TSRUNC = join(REPO, 'dist', 'tsrunc.cjs');
 
+/**
+ * tsrunc runs as a user would run it, without tap's instrumentation: tap
+ * puts NODE_OPTIONS (and its variables) into every child it sees spawned, so
+ * the command line itself drops them through env(1).
+ */
+export function tsruncArgv(root: string, args: string[]): [string, string[]] {
+  const tapVars = Object.keys(process.env).filter((k) => k.startsWith('_TAPJS_'));
+  return ['env', [...['NODE_OPTIONS', ...tapVars].flatMap((k) => ['-u', k]), 'node', TSRUNC, '--root', root, ...args]];
+}
+
 export function tempRoot(): string {
   const root = mkdtempSync(join(tmpdir(), 'tsrunc-root-'));
   process.on('exit', () => rmSync(root, { recursive: true, force: true }));
@@ -37,7 +47,7 @@ export interface Cli {
 
 export function cli(root = tempRoot()): Cli {
   const fn = ((args: string[], opts: Options = {}) => {
-    const sub = execa('node', [TSRUNC, '--root', root, ...args], { reject: false, timeout: 60_000, ...opts });
+    const sub = execa(...tsruncArgv(root, args), { reject: false, timeout: 60_000, ...opts });
     const done = sub.then((r) => ({ exitCode: r.exitCode ?? -1, stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? '') }));
     return Object.assign(done, { kill: (sig?: NodeJS.Signals) => sub.kill(sig), pid: sub.pid });
   }) as unknown as Cli;
@@ -49,7 +59,7 @@ export function cli(root = tempRoot()): Cli {
     const errFd = openSync(errFile, 'w');
     let r;
     try {
-      r = await execa('node', [TSRUNC, '--root', root, ...args], {
+      r = await execa(...tsruncArgv(root, args), {
         reject: false,
         timeout: 60_000,
         stdin: 'ignore',

@@ -197,6 +197,23 @@ t.test('lifecycle', { skip: needsRoot }, async (t) => {
     t.same(rootless.linux.uidMappings, [{ containerID: 0, hostID: 0, size: 1 }]);
   });
 
+  t.test('features: the runtime-spec features document', async (t) => {
+    const r = await tsrunc(['features']);
+    t.equal(r.exitCode, 0, r.stderr);
+    const f = JSON.parse(r.stdout);
+    t.equal(f.ociVersionMin, '1.0.0');
+    t.match(f.ociVersionMax, /^1\.2\./);
+    t.same(f.hooks, ['prestart', 'createRuntime', 'createContainer', 'startContainer', 'poststart', 'poststop']);
+    t.ok(f.mountOptions.includes('rbind') && f.mountOptions.includes('rro') && !f.mountOptions.includes('remount'));
+    t.same(f.linux.namespaces, ['cgroup', 'ipc', 'mount', 'network', 'pid', 'time', 'user', 'uts']);
+    t.ok(f.linux.capabilities.includes('CAP_SYS_ADMIN'));
+    t.equal(f.linux.seccomp.enabled, true);
+    t.ok(f.linux.seccomp.actions.includes('SCMP_ACT_NOTIFY'));
+    t.ok(f.linux.seccomp.archs.includes('SCMP_ARCH_X86_64'));
+    t.match(f.annotations['io.github.tsrunc.cgroup.mode'], /^(unified|hybrid|legacy|none)$/);
+    t.type(f.annotations['io.github.tsrunc.cgroup.controllers'], 'string');
+  });
+
   t.test('errors go to --log as JSON lines and as the last stderr line', async (t) => {
     const log = join(tsrunc.root, 'log.json');
     const r = await tsrunc(['--log', log, '--log-format', 'json', 'state', 'nope']);

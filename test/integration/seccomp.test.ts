@@ -130,6 +130,20 @@ t.test('seccomp', { skip: needsRoot }, async (t) => {
     t.match(r.stdout, /^Seccomp:\s+2$/m);
   });
 
+  t.test("a profile older than faccessat2 and close_range still runs the container (runtime-tools' default)", async (t) => {
+    // Both syscalls answered EPERM, as a profile that predates them answers:
+    // the runtime's own last steps (the executable lookup, making fds
+    // close-on-exec) must not depend on them.
+    for (const nnp of [true, false]) {
+      const b = bundle(['sh', '-c', 'echo ran; ls /proc/self/fd | wc -l'], { defaultAction: 'SCMP_ACT_ALLOW', syscalls: [deny(['faccessat2', 'close_range'])] }, (s) => {
+        s.process!.noNewPrivileges = nnp;
+      });
+      const r = await tsrunc(['run', '-b', b.dir, `sc-old-${nnp}`]);
+      t.equal(r.exitCode, 0, r.stderr);
+      t.same(r.stdout.split('\n'), ['ran', '4'], `no_new_privs ${nnp}: ran, with only stdio (and ls's own fd) open`);
+    }
+  });
+
   t.test('errnoRet: ENOSYS', async (t) => {
     const b = bundle(['mkdir', '/tmp/x'], { defaultAction: 'SCMP_ACT_ALLOW', syscalls: [deny(['mkdir', 'mkdirat'], { errnoRet: 38 })] });
     const r = await tsrunc(['run', '-b', b.dir, 'sc5']);

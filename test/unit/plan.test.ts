@@ -724,32 +724,33 @@ t.test('rlimits', (t) => {
   t.end();
 });
 
-t.test('the last ops: ready, exec fifo, close fds, exec', (t) => {
+t.test('the last ops: ready, exec fifo, exec; fds made close-on-exec before any seccomp filter', (t) => {
   const spec = specWith((s) => (s.process!.args = ['/bin/app', '--flag', 'x y']));
   const p = plan(spec);
-  const tail = p.ops.slice(-4);
+  const tail = p.ops.slice(-3);
   t.same(
     tail.map((o) => o.name),
-    ['SYNC', 'EXEC_FIFO', 'CLOSE_FDS', 'EXEC'],
+    ['SYNC', 'EXEC_FIFO', 'EXEC'],
   );
   t.same(tail[0]!.args, { tag: SYNC_TAG.READY });
   t.same(tail[1]!.args, { fd: 12 });
-  t.same(tail[2]!.args, { first: 3 });
-  t.same(tail[3]!.args, {
+  t.same(tail[2]!.args, {
     argv: ['/bin/app', '--flag', 'x y'],
     envp: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'TERM=xterm', 'HOME=/root'],
   });
+  t.same(ops(p, 'CLOSE_FDS').map((o) => o.args), [{ first: 3 }], 'one CLOSE_FDS');
+  t.ok(pos(p, 'CLOSE_FDS') < pos(p, 'SETRESUID'), 'before the identity ops (and so before a filter installed without no_new_privs)');
 
   const noFifo = plan(spec, { fds: { sync: 10, parentSync: 11, cgroup: -1, fifo: -1, console: -1 }, preserveFds: 2 });
   t.same(
-    noFifo.ops.slice(-3).map((o) => [o.name, o.args]),
+    noFifo.ops.slice(-2).map((o) => [o.name, o.args]),
     [
       ['SYNC', { tag: SYNC_TAG.READY }],
-      ['CLOSE_FDS', { first: 5 }],
-      ['EXEC', tail[3]!.args],
+      ['EXEC', tail[2]!.args],
     ],
-    'no fifo: exec right after ready; --preserve-fds 2 keeps fds 3 and 4',
+    'no fifo: exec right after ready',
   );
+  t.same(ops(noFifo, 'CLOSE_FDS').map((o) => o.args), [{ first: 5 }], '--preserve-fds 2 keeps fds 3 and 4');
   t.end();
 });
 

@@ -3,8 +3,9 @@
 // Each test proves a limit by its effect (an OOM kill, a failed fork,
 // throttled periods, EPERM on a device), not by reading back what was written.
 import t from 'tap';
-import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeBundle } from '../helpers/bundle.js';
 import { cli, isRoot, waitFor, TSRUNC } from '../helpers/cli.js';
@@ -136,6 +137,47 @@ t.test('cgroup v2 limits (VM lane)', { skip: whySkip() }, async (t) => {
     t.equal((await tsrunc(['kill', '--all', id, 'KILL'])).exitCode, 0);
     t.ok(await waitFor(() => /^populated 0$/m.test(read(id, 'cgroup.events')), SLOW), 'kill --all: cgroup.kill emptied it');
     t.equal((await tsrunc(['delete', id])).exitCode, 0);
+    t.notOk(existsSync(join(CG, id)));
+  });
+
+  t.test('every resource lands in its file, converted as runc converts it', async (t) => {
+    const id = 'cgvm-files';
+    // io.max needs a block device: a loop device over a file in the guest's /tmp
+    const img = join(tmpdir(), 'cgvm.img');
+    writeFileSync(img, Buffer.alloc(1 << 20));
+    const loop = execFileSync('losetup', ['-f', '--show', img], { encoding: 'utf8' }).trim();
+    t.teardown(() => execFileSync('losetup', ['-d', loop]));
+    const rdev = statSync(loop).rdev;
+    const [major, minor] = [Math.floor(rdev / 256) & 0xfff, (rdev & 0xff) | ((rdev >> 12) & 0xfff00)];
+    const b = makeBundle(['sleep', '1000'], (s) => {
+      s.linux!.resources = {
+        ...s.linux!.resources,
+        memory: { limit: 100 * 2 ** 20, reservation: 50 * 2 ** 20, swap: 150 * 2 ** 20 },
+        cpu: { shares: 512, quota: 30000, period: 50000, burst: 10000, cpus: '1', mems: '0' },
+        pids: { limit: 64 },
+        blockIO: { weight: 500, throttleWriteBpsDevice: [{ major, minor, rate: 1048576 }], throttleReadIOPSDevice: [{ major, minor, rate: 100 }] },
+        hugepageLimits: [{ pageSize: '2MB', limit: 0 }],
+        unified: { 'memory.high': '90000000' },
+      };
+    });
+    const r = await tsrunc.detached(['run', '-d', '-b', b.dir, id]);
+    t.equal(r.exitCode, 0, r.stderr);
+    const f = (file: string) => read(id, file).trim();
+    t.equal(f('memory.max'), String(100 * 2 ** 20));
+    t.equal(f('memory.low'), String(50 * 2 ** 20));
+    t.equal(f('memory.swap.max'), String(50 * 2 ** 20), 'swap minus memory');
+    t.equal(f('memory.high'), '89997312', 'unified, verbatim (the kernel rounds to pages)');
+    t.equal(f('cpu.weight'), '59', 'shares 512 -> weight 59');
+    t.equal(f('cpu.max'), '30000 50000');
+    t.equal(f('cpu.max.burst'), '10000');
+    t.equal(f('cpuset.cpus'), '1');
+    t.equal(f('cpuset.cpus.effective'), '1');
+    t.equal(f('cpuset.mems'), '0');
+    t.equal(f('pids.max'), '64');
+    t.equal(f('hugetlb.2MB.max'), '0');
+    t.match(f('io.max'), new RegExp(`^${major}:${minor} rbps=max wbps=1048576 riops=100 wiops=max$`, 'm'));
+    t.match(existsSync(join(CG, id, 'io.bfq.weight')) ? f('io.bfq.weight') : f('io.weight'), /^default (500|4950)$/m, 'blkio weight (BFQ, or io.weight converted)');
+    t.equal((await tsrunc(['delete', '-f', id])).exitCode, 0);
     t.notOk(existsSync(join(CG, id)));
   });
 

@@ -71,8 +71,6 @@ export default async function exec(g: Globals, id: string, args: string[], o: Ex
   const started = withContext(`exec ${id}`, () => {
     const rec = loadRecord(g.root, id);
     const proc = execProcess(rec.config.process!, args, o);
-    if (proc.apparmorProfile) throw new Error(`apparmor profile "${proc.apparmorProfile}" given, but AppArmor is not enabled on this system`);
-    if (proc.selinuxLabel) throw new Error(`SELinux label "${proc.selinuxLabel}" given, but SELinux is not enabled on this system`);
     if (o.cgroup.length > 1) throw new Error('--cgroup: one sub-cgroup on a cgroup v2 host');
     return execInContainer({
       root: g.root,

@@ -142,6 +142,14 @@ export async function main(argv: string[]): Promise<number> {
     .option('--ignore-paused', 'exec even if the container is paused')
     .passThroughOptions()
     .action(verb(() => import('./exec.js')));
+  program
+    .command('ps')
+    .description("list the container's processes (host pids)")
+    .addOption(new Option('-f, --format <format>', 'output format').choices(['table', 'json']).default('table'))
+    .argument('<container-id>')
+    .argument('[ps-args...]', 'arguments for ps(1) (default -ef)')
+    .passThroughOptions()
+    .action(verb(() => import('./ps.js')));
   program.command('state').description('print the OCI state of a container as JSON').argument('<container-id>').action(verb(() => import('./state.js')));
   program
     .command('kill')
@@ -198,6 +206,10 @@ export async function main(argv: string[]): Promise<number> {
     .option('--l3-cache-schema <schema>', 'Intel RDT L3 cache schema (not supported)')
     .option('--mem-bw-schema <schema>', 'Intel RDT memory bandwidth schema (not supported)')
     .action(verb(() => import('./update.js')));
+  program
+    .command('features')
+    .description('print what this runtime supports, and what this host allows, as the runtime-spec features JSON')
+    .action(verb(() => import('./features.js')));
   program
     .command('spec')
     .description('write a default config.json into the bundle directory')

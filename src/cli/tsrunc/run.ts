@@ -1,12 +1,13 @@
 import { existsSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
-import { createContainer, deleteContainer, destroyContainer, killContainer, releaseInit, type Created } from '../../runtime/container.js';
+import { createContainer, deleteContainer, destroyContainer, killContainer, startCreated, type Created } from '../../runtime/container.js';
 import { processAlive } from '../../linux/proc.js';
 import { attach } from './attach.js';
 import { setChildSubreaper } from '../../linux/libc.js';
 import { constants } from 'node:os';
 import { withContext, type CreateFlags } from './create.js';
 import type { Globals } from './main.js';
+import type { Logger } from '../../runtime/log.js';
 
 interface RunFlags extends CreateFlags {
   detach?: boolean;
@@ -26,9 +27,9 @@ export function runTarget(arg: string, bundleFlag: string, bundleGiven: boolean)
 }
 
 /** start, then wait for the exec; if the init died instead, its error is the better one. */
-function startInit(root: string, created: Created): void {
+function startInit(root: string, created: Created, log: Logger): void {
   try {
-    releaseInit(root, created.record);
+    startCreated(root, created.record, log);
   } catch (e) {
     if (!processAlive(created.pid)) created.confirmExec?.();
     throw e;
@@ -55,7 +56,7 @@ export default async function run(g: Globals, arg: string, o: RunFlags): Promise
   }));
   if (o.detach) {
     try {
-      startInit(g.root, created);
+      startInit(g.root, created, g.log);
     } catch (e) {
       deleteContainer(g.root, id, true, g.log);
       throw e;
@@ -75,14 +76,14 @@ export default async function run(g: Globals, arg: string, o: RunFlags): Promise
           /* it is exiting */
         }
       },
-      release: () => startInit(g.root, created),
+      release: () => startInit(g.root, created, g.log),
     });
   } catch (e) {
     deleteContainer(g.root, id, true, g.log);
     throw e;
   }
   g.log.debug(`run ${id}: init exited with ${code}`);
-  if (!o.keep) destroyContainer(g.root, created.record);
+  if (!o.keep) destroyContainer(g.root, created.record, g.log);
   g.log.debug(`run ${id}: deleted`);
   return code;
 }

@@ -16,6 +16,13 @@ export interface HostFacts {
   cgroupMode: CgroupMode;
   /** the runtime's effective uid (0 unless rootless) */
   euid: number;
+  /** which Linux security modules can label a process (absent: none) */
+  lsm?: LsmFacts;
+}
+
+export interface LsmFacts {
+  apparmor: boolean;
+  selinux: boolean;
 }
 
 export interface LaunchFds {

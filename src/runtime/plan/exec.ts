@@ -5,8 +5,9 @@ import * as k from '../../linux/constants.js';
 import type { Process, Spec } from '../../oci/spec.js';
 import { op, IGNORE, SYNC_TAG, type LaunchPlan, type PlanOp } from './ops.js';
 import { planJoin } from './join.js';
-import { planIdentity, planRlimits, planExec, planChdir, pathOf } from './process.js';
+import { planIdentity, planRlimits, planExec, planCloseFds, planChdir, pathOf } from './process.js';
 import type { HostFacts } from './context.js';
+import { planExecLabel, planScheduler, planIoPriority } from './security.js';
 
 export interface ExecPlanInput {
   /** the container's config: which namespaces to join */
@@ -43,20 +44,22 @@ export function buildExecPlan(input: ExecPlanInput): LaunchPlan {
   }
   ops.push(op('UMASK', { mask: proc.user.umask ?? 0o022 }, `set umask ${(proc.user.umask ?? 0o022).toString(8).padStart(4, '0')}`));
   if (proc.noNewPrivileges) ops.push(op('PRCTL', { option: k.PR_SET_NO_NEW_PRIVS, arg2: 1, arg3: 0, arg4: 0, arg5: 0 }, 'set no_new_privs'));
-  ops.push(...planRlimits(proc));
+  ops.push(...planRlimits(proc), ...planScheduler(proc), ...planIoPriority(proc));
   // Without no_new_privs, installing a filter needs CAP_SYS_ADMIN: before the
   // capabilities are dropped; with it, as late as possible (runc's order).
   const seccomp = input.seccomp?.(proc) ?? [];
+  ops.push(planCloseFds(input.preserveFds));
   if (!proc.noNewPrivileges) ops.push(...seccomp);
   // A rootless runtime's user namespace has setgroups denied.
   const userNs = input.spec.linux?.namespaces?.some((n) => n.type === 'user') ?? false;
   ops.push(...planIdentity(proc, input.host.capLastCap, !(userNs && input.host.euid !== 0)));
   ops.push(planChdir(proc));
+  ops.push(...planExecLabel({ ...input.spec, process: proc }, input.host));
   const env = [...(proc.env ?? []), ...input.env];
   ops.push(op('FIND_EXEC', { file: proc.args![0]!, path: pathOf(env) }, `look up ${proc.args![0]}`));
   ops.push(op('PRCTL', { option: k.PR_SET_PDEATHSIG, arg2: 0, arg3: 0, arg4: 0, arg5: 0 }, 'outlive the runtime from here on'));
   if (proc.noNewPrivileges) ops.push(...seccomp);
   ops.push(op('SYNC', { tag: SYNC_TAG.READY }, 'report ready'));
-  ops.push(...planExec(proc, env, -1, input.preserveFds));
+  ops.push(...planExec(proc, env, -1));
   return { cloneFlags: 0, cgroupFd: input.fds.cgroup, syncFd: input.fds.sync, parentSyncFd: input.fds.parentSync, ops };
 }

@@ -5,9 +5,10 @@ import * as k from '../../linux/constants.js';
 import { op, IGNORE, SYNC_TAG, type LaunchPlan, type PlanOp } from './ops.js';
 import { planNamespaces } from './namespaces.js';
 import { planRootfs } from './rootfs.js';
-import { planIdentity, planRlimits, planExec, planMakeCwd, planChdir, pathOf } from './process.js';
+import { planIdentity, planRlimits, planExec, planCloseFds, planMakeCwd, planChdir, pathOf } from './process.js';
 import type { InitPlanInput } from './context.js';
 import { checkSupported } from './support.js';
+import { planSysctls, planOomScoreAdj, planPersonality, planExecLabel, planScheduler, planIoPriority } from './security.js';
 import { planSeccomp } from '../seccomp/index.js';
 
 // Session keyring permissions runc adds: search for the owner, or for other
@@ -29,6 +30,8 @@ export function buildInitPlan(input: InitPlanInput): LaunchPlan {
     op('PRCTL', { option: k.PR_SET_PDEATHSIG, arg2: 9, arg3: 0, arg4: 0, arg5: 0 }, 'die with the runtime during setup'),
     ...ns.ops,
     op('SETSID', {}, 'start a new session', IGNORE.EPERM),
+    // Through the host's /proc while we still hold every capability.
+    ...planOomScoreAdj(spec),
   ];
   if (!input.noNewKeyring) {
     ops.push(
@@ -42,7 +45,15 @@ export function buildInitPlan(input: InitPlanInput): LaunchPlan {
   }
 
   const rootfs = planRootfs(input, ns);
-  ops.push(...rootfs.prepare, ...rootfs.enter);
+  ops.push(...rootfs.prepare);
+  // Before the read-only paths cover /proc/sys.
+  ops.push(...planSysctls(spec, input.rootfs));
+  // prestart, createRuntime and createContainer hooks run here: the container
+  // exists with its mounts, and pivot_root has not happened yet.
+  if (['prestart', 'createRuntime', 'createContainer'].some((k) => spec.hooks?.[k as 'prestart']?.length)) {
+    ops.push(op('SYNC', { tag: SYNC_TAG.HOOKS }, 'wait for the prestart, createRuntime and createContainer hooks'));
+  }
+  ops.push(...rootfs.protect, ...rootfs.enter);
   ops.push(planMakeCwd(proc));
   if (proc.terminal) {
     const size = proc.consoleSize;
@@ -52,16 +63,21 @@ export function buildInitPlan(input: InitPlanInput): LaunchPlan {
   ops.push(op('UMASK', { mask: proc.user.umask ?? 0o022 }, `set umask ${(proc.user.umask ?? 0o022).toString(8).padStart(4, '0')}`));
   if (spec.hostname) ops.push(op('SETHOSTNAME', { name: spec.hostname }, `set hostname ${spec.hostname}`));
   if (spec.domainname) ops.push(op('SETDOMAINNAME', { name: spec.domainname }, `set domainname ${spec.domainname}`));
+  ops.push(...planPersonality(spec));
   if (proc.noNewPrivileges) ops.push(op('PRCTL', { option: k.PR_SET_NO_NEW_PRIVS, arg2: 1, arg3: 0, arg4: 0, arg5: 0 }, 'set no_new_privs'));
   ops.push(...planRlimits(proc));
+  // Real-time policies and I/O classes need CAP_SYS_NICE/ADMIN: before the identity ops.
+  ops.push(...planScheduler(proc), ...planIoPriority(proc));
 
   // A rootless runtime denies setgroups in the user namespace it creates.
   const setgroupsAllowed = !(ns.newUserNs && input.host.euid !== 0);
+  ops.push(planCloseFds(input.preserveFds));
   // Without no_new_privs, installing a filter takes CAP_SYS_ADMIN: before
   // the identity ops drop it (runc's order).
   if (seccomp && !proc.noNewPrivileges) ops.push(seccomp);
   ops.push(...planIdentity(proc, input.host.capLastCap, setgroupsAllowed));
   ops.push(planChdir(proc));
+  ops.push(...planExecLabel(spec, input.host));
   const env = [...(proc.env ?? []), ...input.env];
   ops.push(op('FIND_EXEC', { file: proc.args![0]!, path: pathOf(env) }, `look up ${proc.args![0]}`));
   ops.push(op('PRCTL', { option: k.PR_SET_PDEATHSIG, arg2: 0, arg3: 0, arg4: 0, arg5: 0 }, 'outlive the runtime from here on'));
@@ -69,7 +85,7 @@ export function buildInitPlan(input: InitPlanInput): LaunchPlan {
   // syscalls, yet before READY: the parent still listens for a notify fd.
   if (seccomp && proc.noNewPrivileges) ops.push(seccomp);
   ops.push(op('SYNC', { tag: SYNC_TAG.READY }, 'report ready'));
-  ops.push(...planExec(proc, env, fds.fifo, input.preserveFds));
+  ops.push(...planExec(proc, env, fds.fifo));
 
   return { cloneFlags: ns.cloneFlags, cgroupFd: fds.cgroup, syncFd: fds.sync, parentSyncFd: fds.parentSync, ops };
 }

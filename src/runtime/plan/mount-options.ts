@@ -18,7 +18,7 @@ export interface MountOptions {
   idmap: 'none' | 'idmap' | 'ridmap';
 }
 
-const FLAGS: Record<string, [clear: boolean, flag: number]> = {
+export const FLAGS: Record<string, [clear: boolean, flag: number]> = {
   async: [true, k.MS_SYNCHRONOUS],
   atime: [true, k.MS_NOATIME],
   bind: [false, k.MS_BIND],
@@ -65,7 +65,7 @@ export const PROPAGATION: Record<string, number> = {
   unbindable: k.MS_UNBINDABLE,
 };
 
-const REC_ATTRS: Record<string, [clear: boolean, attr: number]> = {
+export const REC_ATTRS: Record<string, [clear: boolean, attr: number]> = {
   rro: [false, k.MOUNT_ATTR_RDONLY],
   rrw: [true, k.MOUNT_ATTR_RDONLY],
   rnosuid: [false, k.MOUNT_ATTR_NOSUID],

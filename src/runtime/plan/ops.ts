@@ -48,6 +48,8 @@ export const OP_TABLE = {
   SECCOMP: { code: 38, fields: [['flags', 'u'], ['filter', 'a']] },
   DUP2: { code: 39, fields: [['oldfd', 'u'], ['newfd', 'u']] },
   PERSONALITY: { code: 40, fields: [['persona', 'u']] },
+  IOPRIO_SET: { code: 41, fields: [['ioprio', 'u']] },
+  SCHED_SETATTR: { code: 42, fields: [['policy', 'u'], ['flags', 'u'], ['nice', 'u'], ['priority', 'u'], ['runtime', 'u'], ['deadline', 'u'], ['period', 'u']] },
 } as const satisfies Record<string, { code: number; fields: readonly (readonly [string, FieldType])[] }>;
 
 export type OpName = keyof typeof OP_TABLE;
@@ -84,6 +86,8 @@ export const SYNC_TAG = {
   READY: 2,
   /** write /proc/PID/timens_offsets before the fork enters the time namespace */
   TIMENS: 3,
+  /** mounts done, pivot_root next: run the prestart, createRuntime and createContainer hooks */
+  HOOKS: 4,
 } as const;
 
 export interface PlanOpOf<K extends OpName> {

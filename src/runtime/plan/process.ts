@@ -70,15 +70,21 @@ export function pathOf(env: readonly string[]): string {
   return '';
 }
 
-/** The last ops: fds, exec fifo, execve. */
-export function planExec(proc: Process, env: string[], fifoFd: number, preserveFds: number): PlanOp[] {
+/**
+ * Every fd but stdio and the preserved ones becomes close-on-exec. Planned
+ * before a seccomp filter is installed (a profile may not allow close_range),
+ * after the last fd we open without O_CLOEXEC.
+ */
+export function planCloseFds(preserveFds: number): PlanOp {
+  return op('CLOSE_FDS', { first: 3 + preserveFds }, preserveFds ? `close every fd but stdio and ${preserveFds} preserved at exec` : 'close every fd but stdio at exec');
+}
+
+/** The last ops: the exec fifo (create/start), then execve. */
+export function planExec(proc: Process, env: string[], fifoFd: number): PlanOp[] {
   const args = proc.args!;
   const ops: PlanOp[] = [];
   if (fifoFd >= 0) ops.push(op('EXEC_FIFO', { fd: fifoFd }, 'wait for `start` on the exec fifo'));
-  ops.push(
-    op('CLOSE_FDS', { first: 3 + preserveFds }, preserveFds ? `close every fd but stdio and ${preserveFds} preserved` : 'close every fd but stdio'),
-    op('EXEC', { argv: args, envp: env }, `exec ${args[0]}`),
-  );
+  ops.push(op('EXEC', { argv: args, envp: env }, `exec ${args[0]}`));
   return ops;
 }
 

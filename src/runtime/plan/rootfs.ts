@@ -11,6 +11,7 @@ import type { Mount } from '../../oci/spec.js';
 import { op, IGNORE, P, type PlanOp } from './ops.js';
 import { parseMountOptions, describeFlags, PROPAGATION, type MountOptions } from './mount-options.js';
 import { planDevices } from './devices.js';
+import { mountLabelOption } from './security.js';
 import type { InitPlanInput } from './context.js';
 import type { NamespacePlan } from './namespaces.js';
 
@@ -39,8 +40,10 @@ const under = (p: string, dir: string) => p === dir || p.startsWith(`${dir}/`);
 const PROC_SUPER_MAGIC = 0x9fa0;
 
 export interface RootfsOps {
-  /** before pivot_root: propagation, rootfs bind, mounts, /dev, masks */
+  /** before pivot_root: propagation, rootfs bind, mounts, /dev */
   prepare: PlanOp[];
+  /** masked and read-only paths, the last thing before pivot_root */
+  protect: PlanOp[];
   /** pivot_root (or its no-pivot and no-mount-namespace variants) and what follows it at once */
   enter: PlanOp[];
   /** the read-only remounts and root propagation that come after the console is set up */
@@ -50,6 +53,8 @@ export interface RootfsOps {
 interface MountCtx {
   input: InitPlanInput;
   ns: NamespacePlan;
+  /** context="..." for SELinux, added to the data of filesystem mounts */
+  label: string | undefined;
   /** remounts deferred until /dev and tmpfs contents are in place */
   deferredReadonly: PlanOp[];
 }
@@ -179,6 +184,7 @@ function planMount(ctx: MountCtx, m: Mount, i: number): PlanOp[] {
 
   // tmpfs and /dev stay writable until their contents are in place.
   const defer = (type === 'tmpfs' || dest === '/dev') && o.flags & k.MS_RDONLY;
+  const labelled = ctx.label && type !== 'proc' && type !== 'sysfs' ? [o.data, ctx.label].filter(Boolean).join(',') : o.data;
   const flags = defer ? o.flags & ~k.MS_RDONLY : o.flags;
   const ops: PlanOp[] = [
     op(
@@ -188,7 +194,7 @@ function planMount(ctx: MountCtx, m: Mount, i: number): PlanOp[] {
         target: dest,
         flags,
         fstype: type,
-        data: o.data,
+        data: labelled,
         pflags: P.MKDIR | noSymlinks | (type === 'tmpfs' ? P.TMPFS_MODE : 0),
         guard,
       },
@@ -230,6 +236,7 @@ export function planRootfs(input: InitPlanInput, ns: NamespacePlan): RootfsOps {
     }
     return {
       prepare: [op('OPEN_ROOT', { path: rootfs }, `open the rootfs ${rootfs}`), op('OPEN_PROC', { path: '/proc' }, 'keep a handle on /proc')],
+      protect: [],
       enter: [op('CHROOT', {}, `chroot into ${rootfs}`)],
       finalize: [],
     };
@@ -258,18 +265,19 @@ export function planRootfs(input: InitPlanInput, ns: NamespacePlan): RootfsOps {
   }
   prepare.push(...rootOps, op('OPEN_PROC', { path: '/proc' }, 'keep a handle on /proc'));
 
-  const ctx: MountCtx = { input, ns, deferredReadonly: [] };
+  const ctx: MountCtx = { input, ns, label: mountLabelOption(spec, input.host), deferredReadonly: [] };
   (spec.mounts ?? []).forEach((m, i) => prepare.push(...planMount(ctx, m, i)));
 
   const setupDev = !(spec.mounts ?? []).some((m) => cleanPath(m.destination) === '/dev' && (m.type === 'bind' || parseMountOptions(m.options).flags & k.MS_BIND));
   if (setupDev) prepare.push(...planDevices(input, ns.inUserNs));
 
+  const protect: PlanOp[] = [];
   for (const p of spec.linux?.maskedPaths ?? []) {
-    prepare.push(op('MASK_PATH', { path: cleanPath(p) }, `mask ${cleanPath(p)}`, IGNORE.ENOENT));
+    protect.push(op('MASK_PATH', { path: cleanPath(p) }, `mask ${cleanPath(p)}`, IGNORE.ENOENT));
   }
   for (const raw of spec.linux?.readonlyPaths ?? []) {
     const p = cleanPath(raw);
-    prepare.push(
+    protect.push(
       op('MOUNT', { source: p, target: p, flags: k.MS_BIND | k.MS_REC, fstype: '', data: '', pflags: P.SRC_IN_ROOT, guard: '' }, `bind ${p} onto itself`, IGNORE.ENOENT),
       op('REMOUNT', { target: p, flags: k.MS_BIND | k.MS_RDONLY, pflags: P.KEEP_LOCKED }, `remount ${p} read-only`, IGNORE.ENOENT),
     );
@@ -287,5 +295,5 @@ export function planRootfs(input: InitPlanInput, ns: NamespacePlan): RootfsOps {
   if (spec.root?.readonly) {
     finalize.push(op('REMOUNT', { target: '/', flags: k.MS_BIND | k.MS_RDONLY, pflags: P.HOST | P.KEEP_LOCKED }, 'remount the container root read-only'));
   }
-  return { prepare, enter, finalize };
+  return { prepare, protect, enter, finalize };
 }
