@@ -185,6 +185,18 @@ t.test('cgroups on this host', { skip }, async (t) => {
     t.match(gone.stderr, /container "cghost11" does not exist/);
   });
 
+  t.test('events: stats every interval, until the container has no process left', async (t) => {
+    const id = 'cghost13';
+    const b = makeBundle(['sleep', '1']);
+    t.equal((await tsrunc.detached(['run', '-d', '-b', b.dir, id])).exitCode, 0);
+    const r = await tsrunc(['events', '--interval', '200ms', id]);
+    t.equal(r.exitCode, 0, r.stderr);
+    const lines = r.stdout.split('\n').map((l) => JSON.parse(l) as { type: string; id: string; data: { pids: object } });
+    t.ok(lines.length >= 2, `stats lines while it ran (${lines.length})`);
+    t.ok(lines.every((l) => l.type === 'stats' && l.id === id && typeof l.data.pids === 'object'));
+    t.equal((await tsrunc(['delete', id])).exitCode, 0);
+  });
+
   t.test('pause, resume, events, update of a stopped container', async (t) => {
     const b = makeBundle(['true']);
     t.equal((await tsrunc(['run', '--keep', '-b', b.dir, 'cghost12'])).exitCode, 0);

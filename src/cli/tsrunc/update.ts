@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { updateContainer } from '../../runtime/cgroups/lifecycle.js';
 import { ConfigError } from '../../oci/validate.js';
+import { fromNodeError } from '../../linux/syscall-error.js';
 import type { Globals } from './main.js';
 
 export interface UpdateFlags {
@@ -110,7 +111,7 @@ export default function update(g: Globals, id: string, o: UpdateFlags): void {
     try {
       text = readFileSync(o.resources === '-' ? 0 : o.resources, 'utf8');
     } catch (e) {
-      throw new Error(`read ${file}: ${(e as Error).message}`);
+      throw fromNodeError(e, `read ${file}`);
     }
     let json: unknown;
     try {

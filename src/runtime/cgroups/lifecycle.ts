@@ -98,7 +98,12 @@ export async function watchEvents(root: string, id: string, o: EventsOptions): P
   if (containerStatus(root, rec) === 'stopped') throw new RuntimeError(`container with id ${id} is not running`);
   const dir = cgroupOf(rec, 'watch the events of');
   let ooms = oomKillCount(dir) ?? 0n;
-  const gone = () => !existsSync(dir) || cgroupEvent(dir, 'populated') === '0' || !processAlive(rec.pid, rec.pidStartTime);
+  // Done when no process is left (children may outlive an init without a pid namespace), as runc.
+  const gone = () => {
+    if (!existsSync(dir)) return true;
+    const populated = cgroupEvent(dir, 'populated');
+    return populated === undefined ? !processAlive(rec.pid, rec.pidStartTime) : populated === '0';
+  };
 
   await new Promise<void>((resolve) => {
     const watchers: FSWatcher[] = [];
