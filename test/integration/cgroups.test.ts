@@ -59,15 +59,18 @@ t.test('cgroups on this host', { skip }, async (t) => {
     const busy = join(mount!, 'cgtest-busy');
     mkdirSync(busy, { recursive: true });
     const sleeper = spawn('sleep', ['100'], { stdio: 'ignore' });
-    t.teardown(() => {
+    const exited = new Promise((r) => sleeper.once('exit', r));
+    t.teardown(async () => {
       sleeper.kill('SIGKILL');
-      for (let i = 0; i < 100 && existsSync(busy); i++) {
+      await exited;
+      await waitFor(() => {
         try {
           rmdirSync(busy);
+          return true;
         } catch {
-          /* the sleeper is still being reaped */
+          return false; // the kernel is still taking the sleeper out
         }
-      }
+      });
     });
     writeFileSync(join(busy, 'cgroup.procs'), String(sleeper.pid));
     const b = makeBundle(['true'], (s) => (s.linux!.cgroupsPath = '/cgtest-busy'));
