@@ -37,7 +37,7 @@ t.test('isolation', { skip: needsRoot }, async (t) => {
     t.equal(r.exitCode, 0, r.stderr);
     const [pid, comms] = r.stdout.split('\n').map((x) => x.trim());
     t.equal(pid, '1');
-    t.same(comms!.split(' ').filter((c) => !['sh', 'ps', 'tail', 'sort', 'tr'].includes(c)), [], `ps sees only the pipeline (${comms})`);
+    t.same(comms!.split(' ').filter((c) => !['sh', 'ps', 'tail', 'sort', 'tr', 'exe'].includes(c)), [], `ps sees only the pipeline (${comms})`);
   });
 
   t.test('hostname and domainname', async (t) => {
