@@ -169,6 +169,30 @@ t.test('exec', { skip: needsRoot }, async (t) => {
     t.same([...seen].filter((l) => l !== '/bin/busybox'), [], 'it never saw the runtime binary');
   });
 
+  t.test('ps: the host ps cut down to the container, and its pids as JSON', async (t) => {
+    const r = await tsrunc(['ps', 'ex1']);
+    t.equal(r.exitCode, 0, r.stderr);
+    const lines = r.stdout.split('\n');
+    t.match(lines[0], /^UID\s+PID\s+PPID/);
+    t.ok(lines.some((l) => new RegExp(`^\\S+\\s+${initPid}\\s.*sleep 1000`).test(l)), 'the init is listed');
+    const json = JSON.parse((await tsrunc(['ps', '--format', 'json', 'ex1'])).stdout);
+    t.ok(json.includes(initPid), 'json: host pids');
+    const cols = await tsrunc(['ps', 'ex1', '-o', 'pid,comm']);
+    t.match(cols.stdout, new RegExp(`^\\s*PID COMMAND\\n\\s*${initPid} sleep`), 'ps arguments pass through');
+    const missing = await tsrunc(['ps', 'nope']);
+    t.equal(missing.exitCode, 1);
+    t.match(missing.stderr, /container "nope" does not exist/);
+  });
+
+  t.test('exec into a paused container needs --ignore-paused', async (t) => {
+    t.equal((await tsrunc(['pause', 'ex1'])).exitCode, 0);
+    const r = await tsrunc(['exec', 'ex1', 'true']);
+    t.equal(r.exitCode, 1);
+    t.match(r.stderr, /cannot exec in a paused container \(use --ignore-paused to override\)/);
+    t.equal((await tsrunc(['resume', 'ex1'])).exitCode, 0);
+    t.equal((await tsrunc(['exec', 'ex1', 'true'])).exitCode, 0, 'and works again once resumed');
+  });
+
   t.test('exec into a stopped, a missing container', async (t) => {
     const b2 = makeBundle(['true']);
     t.equal((await tsrunc(['run', '--keep', '-b', b2.dir, 'ex2'])).exitCode, 0);

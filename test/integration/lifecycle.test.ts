@@ -158,6 +158,9 @@ t.test('lifecycle', { skip: needsRoot }, async (t) => {
     const b = makeBundle(['true']);
     t.equal((await tsrunc(['run', '--keep', '-b', b.dir, 'lr4'])).exitCode, 0);
     t.equal(JSON.parse((await tsrunc(['state', 'lr4'])).stdout).status, 'stopped');
+    const ps = await tsrunc(['ps', '-f', 'json', 'lr4']);
+    t.equal(ps.stdout, '[]', 'ps of a stopped container: no processes, no error');
+    t.match((await tsrunc(['ps', 'lr4'])).stdout, /^UID\s+PID/, 'the table is the header alone');
     t.equal((await tsrunc(['delete', 'lr4'])).exitCode, 0);
   });
 
