@@ -150,5 +150,8 @@ int tsr_recv_fd(int sock, char *buf, uint32_t buflen);
 int tsr_recv_msg(int sock, uint8_t *buf, uint32_t buflen, int32_t *out_fd);
 int tsr_unix_connect(const char *path);
 int tsr_send_fd(int sock, int fd, const uint8_t *data, uint32_t len);
+int tsr_unix_socket(const char *path, int type, int listening);
+uint32_t tsr_shim_layout(uint32_t which);
+int tsr_send_fds(int sock, const int32_t *fds, uint32_t nfds, const uint8_t *data, uint32_t len);
 
 #endif

@@ -38,6 +38,7 @@
 #include <sys/personality.h>
 
 #include "plan.h"
+#include "shim-proto.h"
 
 #ifndef TIOCGPTPEER
 #define TIOCGPTPEER _IO('T', 0x41)
@@ -1377,7 +1378,9 @@ int tsr_send_fd(int sock, int fd, const uint8_t *data, uint32_t len)
 	return 0;
 }
 
-int tsr_unix_connect(const char *path)
+/* A unix socket of the given type at path: connected, or bound and listening
+ * (mode 0600 before anyone can connect). fd or -errno. */
+int tsr_unix_socket(const char *path, int type, int listening)
 {
 	struct sockaddr_un addr;
 	memset(&addr, 0, sizeof addr);
@@ -1386,17 +1389,88 @@ int tsr_unix_connect(const char *path)
 	if (len >= sizeof addr.sun_path)
 		return -ENAMETOOLONG;
 	memcpy(addr.sun_path, path, len + 1);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int fd = socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
 	int r;
-	do
-		r = connect(fd, (struct sockaddr *)&addr, sizeof addr);
-	while (r < 0 && errno == EINTR);
+	if (listening) {
+		mode_t old = umask(0177);
+		r = bind(fd, (struct sockaddr *)&addr, sizeof addr);
+		umask(old);
+		if (r == 0)
+			r = listen(fd, 16);
+	} else {
+		do
+			r = connect(fd, (struct sockaddr *)&addr, sizeof addr);
+		while (r < 0 && errno == EINTR);
+	}
 	if (r < 0) {
 		int e = errno;
 		close(fd);
 		return -e;
 	}
 	return fd;
+}
+
+int tsr_unix_connect(const char *path)
+{
+	return tsr_unix_socket(path, SOCK_STREAM, 0);
+}
+
+/* One message with nfds fds riding along (SCM_RIGHTS), for a SOCK_SEQPACKET
+ * socket: all or nothing. 0 or -errno. */
+int tsr_send_fds(int sock, const int32_t *fds, uint32_t nfds, const uint8_t *data, uint32_t len)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int) * 16)];
+		struct cmsghdr align;
+	} cbuf;
+	if (nfds > 16 || len == 0)
+		return -EINVAL;
+	memset(&cbuf, 0, sizeof cbuf);
+	struct iovec iov = { .iov_base = (void *)data, .iov_len = len };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+	if (nfds) {
+		msg.msg_control = cbuf.buf;
+		msg.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+		struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
+	}
+	ssize_t r;
+	do
+		r = sendmsg(sock, &msg, MSG_NOSIGNAL);
+	while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return -errno;
+	return r == (ssize_t)len ? 0 : -EMSGSIZE;
+}
+
+/* Sizes and offsets of the shim protocol's records, checked by the
+ * TypeScript side's unit tests (src/tasks/shim-protocol.ts). */
+uint32_t tsr_shim_layout(uint32_t which)
+{
+	switch (which) {
+	case 0:
+		return sizeof(struct tsr_shim_req);
+	case 1:
+		return offsetof(struct tsr_shim_req, role);
+	case 2:
+		return offsetof(struct tsr_shim_req, name);
+	case 3:
+		return sizeof(struct tsr_shim_resp);
+	case 4:
+		return sizeof(struct tsr_shim_proc);
+	case 5:
+		return offsetof(struct tsr_shim_proc, exited_ns);
+	case 6:
+		return offsetof(struct tsr_shim_proc, name);
+	case 7:
+		return sizeof(struct tsr_shim_event);
+	case 8:
+		return TSR_SHIM_SLOT_BASE;
+	}
+	return 0;
 }

@@ -67,6 +67,7 @@ export const SOCK_SEQPACKET = 5;
 export const SOCK_CLOEXEC = 0o2000000;
 
 export const O_RDONLY = 0;
+export const O_RDWR = 2;
 export const O_PATH = 0o10000000;
 export const O_CLOEXEC = 0o2000000;
 export const O_NONBLOCK = 0o4000;

@@ -17,6 +17,7 @@ const c = {
   flock: lazyFn(LIBC, 'int flock(int fd, int operation)'),
   ioctl: lazyFn(LIBC, 'int ioctl(int fd, unsigned long request, ...)'),
   fcntl: lazyFn(LIBC, 'int fcntl(int fd, int cmd, ...)'),
+  pipe2: lazyFn(LIBC, 'int pipe2(_Out_ int *fds, int flags)'),
 };
 
 function check(ret: number | bigint, call: string, path?: string): number {
@@ -104,4 +105,11 @@ export function setWinsize(fd: number, rows: number, cols: number): void {
 /** A second fd for the same open file (close-on-exec). */
 export function dupCloexec(fd: number): number {
   return check(c.fcntl(fd, 1030 /* F_DUPFD_CLOEXEC */, 'int', 3), 'fcntl(F_DUPFD_CLOEXEC)');
+}
+
+/** A close-on-exec pipe: [read end, write end]. */
+export function pipe(): [number, number] {
+  const fds = new Int32Array(2);
+  check(c.pipe2(fds, 0o2000000 /* O_CLOEXEC */), 'pipe2');
+  return [fds[0]!, fds[1]!];
 }

@@ -29,6 +29,9 @@ const lib = {
   unixConnect: lazyFn(nativeLibraryPath, 'int tsr_unix_connect(const char *path)'),
   recvMsg: lazyFn(nativeLibraryPath, 'int tsr_recv_msg(int sock, _Out_ uint8_t *buf, uint32_t buflen, _Out_ int32_t *fd)'),
   sendFd: lazyFn(nativeLibraryPath, 'int tsr_send_fd(int sock, int fd, const uint8_t *data, uint32_t len)'),
+  unixSocket: lazyFn(nativeLibraryPath, 'int tsr_unix_socket(const char *path, int type, int listening)'),
+  sendFds: lazyFn(nativeLibraryPath, 'int tsr_send_fds(int sock, const int32_t *fds, uint32_t nfds, const uint8_t *data, uint32_t len)'),
+  shimLayout: lazyFn(nativeLibraryPath, 'uint32_t tsr_shim_layout(uint32_t which)'),
 };
 
 export interface Spawned {
@@ -82,4 +85,22 @@ export function recvMsg(sock: number, buf: Buffer): { bytes: number; fd: number 
 export function sendFd(sock: number, fd: number, data: Buffer): void {
   const r = Number(lib.sendFd(sock, fd, data, data.length));
   if (r < 0) throw new SyscallError('sendmsg', -r);
+}
+
+/** A unix socket of `type` (SOCK_STREAM, SOCK_SEQPACKET) connected to path, or bound there (mode 0600) and listening. */
+export function unixSocket(path: string, type: number, listening: boolean): number {
+  const r = Number(lib.unixSocket(path, type, listening ? 1 : 0));
+  if (r < 0) throw new SyscallError(listening ? 'bind' : 'connect', -r, path);
+  return r;
+}
+
+/** One message with fds riding along (SCM_RIGHTS), for a SOCK_SEQPACKET socket; at most 16 fds. */
+export function sendFds(sock: number, fds: readonly number[], data: Buffer): void {
+  const r = Number(lib.sendFds(sock, Int32Array.from(fds), fds.length, data, data.length));
+  if (r < 0) throw new SyscallError('sendmsg', -r);
+}
+
+/** native-shims/shim-proto.h record sizes and offsets (tsr_shim_layout), for tests. */
+export function shimLayout(which: number): number {
+  return Number(lib.shimLayout(which));
 }

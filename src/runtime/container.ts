@@ -10,7 +10,8 @@ import { loadBundle } from '../oci/bundle.js';
 import { ConfigError } from '../oci/validate.js';
 import type { IdMapping, State } from '../oci/spec.js';
 import { RuntimeError } from './errors.js';
-import { launch, awaitExec, FD_SECCOMP_NOTIFY } from './launch.js';
+import { launch, awaitExec, localSpawner, placeStdio, FD_SECCOMP_NOTIFY, type Spawner } from './launch.js';
+import type { StdioFds } from './plan/context.js';
 import { notifySeccompListener } from './seccomp/index.js';
 import { buildInitPlan } from './plan/init.js';
 import { hostFacts } from './host.js';
@@ -18,6 +19,7 @@ import { writeIdMaps, writeTimeOffsets } from './idmap.js';
 import { homeOf } from './rootfs-lookup.js';
 import { removeCgroup, cgroupPids } from './cgroups/placement.js';
 import { setupContainerCgroup, sharesCgroup } from './cgroups/setup.js';
+import { joinV1Cgroups, removeV1Cgroups } from './cgroups/v1.js';
 import { killAll, signalCgroup, waitEmpty } from './cgroups/freezer.js';
 import { silentLogger, type Logger } from './log.js';
 import { hookState, runHostHooks, runHostHooksWarn, runContainerHooks } from './hooks.js';
@@ -52,6 +54,12 @@ export interface CreateOptions {
   noPivot?: boolean;
   noNewKeyring?: boolean;
   preserveFds?: number;
+  /** an fd that receives the pty master (instead of a --console-socket path) */
+  consoleFd?: number;
+  /** fds that become the init's 0, 1 and 2 (-1: keep the parent's) */
+  stdio?: StdioFds;
+  /** who clones the init: default this process; tsrund passes the container's shim */
+  spawner?: Spawner;
   log?: Logger;
 }
 
@@ -103,11 +111,13 @@ export function createContainer(o: CreateOptions): Created {
   const { spec } = bundle;
   const proc = spec.process;
   if (!proc) throw new ConfigError('process', 'is required to create a container');
-  const relayed = (proc.terminal ?? false) && !o.consoleSocket && (o.relayConsole ?? false);
-  if (proc.terminal && !o.consoleSocket && !relayed) {
+  const hasConsole = o.consoleSocket !== undefined || o.consoleFd !== undefined;
+  const relayed = (proc.terminal ?? false) && !hasConsole && (o.relayConsole ?? false);
+  if (proc.terminal && !hasConsole && !relayed) {
     throw new RuntimeError('process.terminal is true: --console-socket is required (or use `run` without --detach)');
   }
-  if (!proc.terminal && o.consoleSocket) throw new RuntimeError('--console-socket needs process.terminal set to true in config.json');
+  if (!proc.terminal && hasConsole) throw new RuntimeError('--console-socket needs process.terminal set to true in config.json');
+  const spawner = o.spawner ?? localSpawner;
 
   log.debug(`create ${o.id}: bundle ${bundle.dir} loaded`);
   const host = hostFacts();
@@ -130,6 +140,7 @@ export function createContainer(o: CreateOptions): Created {
       cgroupTop = cg.createdTop;
       undo.add(() => closeQuietly(cg.fd));
       if (cg.createdTop) undo.add(() => removeCgroup(cg.dir, cg.createdTop));
+      if (cg.v1.length) undo.add(() => removeV1Cgroups(cg.v1, (m) => log.warn(m)));
       log.debug(`create ${o.id}: cgroup ${cg.dir} ready (limits, device filter)`);
     }
 
@@ -144,14 +155,16 @@ export function createContainer(o: CreateOptions): Created {
 
     let consoleFd = -1;
     let consoleReceiver = -1;
-    if (o.consoleSocket) {
+    if (o.consoleFd !== undefined) {
+      consoleFd = o.consoleFd; // the caller's, and the caller closes it
+    } else if (o.consoleSocket) {
       consoleFd = unixConnect(resolve(o.consoleSocket));
     } else if (relayed) {
       [consoleReceiver, consoleFd] = socketpair(SOCK_STREAM);
       const receiver = consoleReceiver;
       undo.add(() => closeQuietly(receiver));
     }
-    if (consoleFd >= 0) {
+    if (consoleFd >= 0 && o.consoleFd === undefined) {
       const fd = consoleFd;
       undo.add(() => closeQuietly(fd));
     }
@@ -167,7 +180,14 @@ export function createContainer(o: CreateOptions): Created {
       bundle: bundle.dir,
       host,
       cgroupDir,
-      fds: { sync: childEnd, parentSync: parentEnd, cgroup: cgroupFd, fifo: fifoFd, console: consoleFd },
+      fds: {
+        sync: spawner.place(childEnd),
+        parentSync: spawner.remote ? -1 : parentEnd,
+        cgroup: spawner.place(cgroupFd),
+        fifo: spawner.place(fifoFd),
+        console: spawner.place(consoleFd),
+        stdio: placeStdio(spawner, o.stdio),
+      },
       noPivot: o.noPivot ?? false,
       noNewKeyring: o.noNewKeyring ?? false,
       preserveFds: o.preserveFds ?? 0,
@@ -199,6 +219,7 @@ export function createContainer(o: CreateOptions): Created {
       ready: (pid) => {
         const startTime = processStartTime(pid);
         if (startTime === undefined) throw new RuntimeError(`the container's init (pid ${pid}) vanished before it was ready`);
+        if (cg?.v1.length) joinV1Cgroups(cg.v1, pid);
         record = {
           ociVersion: spec.ociVersion,
           id: o.id,
@@ -211,6 +232,7 @@ export function createContainer(o: CreateOptions): Created {
           ...(spec.annotations ? { annotations: spec.annotations } : {}),
           ...(cgroupDir ? { cgroupDir, cgroupOwned } : {}),
           ...(cgroupTop && cgroupTop !== cgroupDir ? { cgroupTop } : {}),
+          ...(cg?.v1.length ? { cgroupV1: cg.v1 } : {}),
           config: spec,
         };
         writeRecord(dir, record);
@@ -220,14 +242,14 @@ export function createContainer(o: CreateOptions): Created {
           undo.add(() => rmSync(pidFile, { force: true }));
         }
       },
-    });
+    }, spawner);
     log.debug(`create ${o.id}: init ${launched.pid} ready`);
     let consoleMaster: number | undefined;
     if (consoleReceiver >= 0) {
       consoleMaster = recvFd(consoleReceiver).fd;
       closeQuietly(consoleReceiver);
     }
-    for (const fd of [fifoFd, launched.clonePidfd, cgroupFd, consoleFd]) if (fd >= 0) closeQuietly(fd);
+    for (const fd of [fifoFd, launched.clonePidfd, cgroupFd, o.consoleFd === undefined ? consoleFd : -1]) if (fd >= 0) closeQuietly(fd);
     const created: Created = { pid: launched.pid, record: record! };
     if (consoleMaster !== undefined) created.consoleMaster = consoleMaster;
     if (o.watchExec) {
@@ -388,6 +410,7 @@ export function destroyContainer(root: string, rec: ContainerRecord, log: Logger
     }
   }
   if (rec.cgroupDir && rec.cgroupOwned) removeCgroup(rec.cgroupDir, rec.cgroupTop ?? rec.cgroupDir);
+  if (rec.cgroupV1) removeV1Cgroups(rec.cgroupV1, (m) => log.warn(m));
   removeStateDir(root, rec.id);
   runHostHooksWarn('poststop', rec.config, stateForHooks(rec, 'stopped'), log);
 }
@@ -403,12 +426,14 @@ export function deleteContainer(root: string, id: string, force = false, log: Lo
     } catch {
       /* none */
     }
-    if (exists && force) {
+    if (!force) throw new RuntimeError(`container "${id}" does not exist`);
+    // --force of what is not there succeeds, as runc's does: clients (the
+    // containerd shim's cleanup, podman after a failed create) call it to be sure.
+    if (exists) {
       log.warn(`removing the incomplete container directory ${stateDir(root, id)}`);
       removeStateDir(root, id);
-      return;
     }
-    throw new RuntimeError(`container "${id}" does not exist`);
+    return;
   }
   const unlock = lockContainer(root, id);
   try {

@@ -7,9 +7,11 @@ import { socketpair } from '../linux/libc.js';
 import { recvFd, unixConnect } from '../linux/native.js';
 import type { Process } from '../oci/spec.js';
 import { RuntimeError } from './errors.js';
-import { launch, awaitExec, FD_SECCOMP_NOTIFY } from './launch.js';
+import { launch, awaitExec, localSpawner, placeStdio, FD_SECCOMP_NOTIFY, type Spawner } from './launch.js';
+import type { StdioFds } from './plan/context.js';
 import { planSeccomp, notifySeccompListener } from './seccomp/index.js';
 import { buildExecPlan } from './plan/exec.js';
+import { joinV1Cgroups } from './cgroups/v1.js';
 import { hostFacts } from './host.js';
 import { homeOf } from './rootfs-lookup.js';
 import { silentLogger, type Logger } from './log.js';
@@ -29,6 +31,12 @@ export interface ExecOptions {
   ignorePaused?: boolean;
   /** keep the sync socket so that a failed execve is reported (foreground use) */
   watchExec?: boolean;
+  /** an fd that receives the pty master (instead of a --console-socket path); the caller closes it */
+  consoleFd?: number;
+  /** fds that become the process's 0, 1 and 2 (-1: keep the parent's) */
+  stdio?: StdioFds;
+  /** who clones the process: default this process; tsrund passes the container's shim */
+  spawner?: Spawner;
   log?: Logger;
 }
 
@@ -66,9 +74,11 @@ export function execInContainer(o: ExecOptions): Execed {
   if (status === 'stopped') throw new RuntimeError('cannot exec in a stopped container');
   if (status === 'paused' && !o.ignorePaused) throw new RuntimeError('cannot exec in a paused container (use --ignore-paused to override)');
   const proc = o.process;
-  const relayed = (proc.terminal ?? false) && !o.consoleSocket && (o.relayConsole ?? false);
-  if (proc.terminal && !o.consoleSocket && !relayed) throw new RuntimeError('a terminal (-t) needs --console-socket when the process is detached');
-  if (!proc.terminal && o.consoleSocket) throw new RuntimeError('--console-socket needs a terminal (-t, or process.terminal in process.json)');
+  const hasConsole = o.consoleSocket !== undefined || o.consoleFd !== undefined;
+  const relayed = (proc.terminal ?? false) && !hasConsole && (o.relayConsole ?? false);
+  if (proc.terminal && !hasConsole && !relayed) throw new RuntimeError('a terminal (-t) needs --console-socket when the process is detached');
+  if (!proc.terminal && hasConsole) throw new RuntimeError('--console-socket needs a terminal (-t, or process.terminal in process.json)');
+  const spawner = o.spawner ?? localSpawner;
 
   const fds: number[] = [];
   try {
@@ -84,7 +94,9 @@ export function execInContainer(o: ExecOptions): Execed {
     }
     let consoleFd = -1;
     let consoleReceiver = -1;
-    if (o.consoleSocket) {
+    if (o.consoleFd !== undefined) {
+      consoleFd = o.consoleFd;
+    } else if (o.consoleSocket) {
       consoleFd = unixConnect(resolve(o.consoleSocket));
       fds.push(consoleFd);
     } else if (relayed) {
@@ -100,7 +112,13 @@ export function execInContainer(o: ExecOptions): Execed {
       process: proc,
       initPid: rec.pid,
       host: hostFacts(),
-      fds: { sync: childEnd, parentSync: parentEnd, cgroup: cgroupFd, console: consoleFd },
+      fds: {
+        sync: spawner.place(childEnd),
+        parentSync: spawner.remote ? -1 : parentEnd,
+        cgroup: spawner.place(cgroupFd),
+        console: spawner.place(consoleFd),
+        stdio: placeStdio(spawner, o.stdio),
+      },
       preserveFds: o.preserveFds ?? 0,
       env,
       // The container's filter applies to every process in it.
@@ -119,9 +137,10 @@ export function execInContainer(o: ExecOptions): Execed {
         }
       },
       ready: (pid) => {
+        if (rec.cgroupV1) joinV1Cgroups(rec.cgroupV1, pid);
         if (o.pidFile) writeFileAtomic(resolve(o.pidFile), String(pid));
       },
-    });
+    }, spawner);
     closeQuietly(launched.clonePidfd);
     const out: Execed = { pid: launched.pid, record: rec };
     if (consoleReceiver >= 0) out.consoleMaster = recvFd(consoleReceiver).fd;

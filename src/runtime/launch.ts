@@ -8,6 +8,7 @@ import { errnoName, SyscallError } from '../linux/syscall-error.js';
 import { signalName } from '../linux/signals.js';
 import { encodePlan } from './plan/encode.js';
 import { SYNC_TAG, type LaunchPlan } from './plan/ops.js';
+import type { StdioFds } from './plan/context.js';
 
 const MSG_SYNC = 1;
 const MSG_PID = 2;
@@ -56,11 +57,45 @@ export interface LaunchHooks {
   fd?(pid: number, kind: number, fd: number): void;
 }
 
+/**
+ * Who clones the child: this process (tsrunc), or a shim that is to be the
+ * child's parent (tsrund). A remote spawner's children are not ours to reap,
+ * and the fds a plan names are the spawner's numbers (see place()).
+ */
+export interface Spawner {
+  /** the fd number the plan uses for one of our fds (the spawner puts it there) */
+  place(fd: number): number;
+  /** clones the child; closes our copy of the child's end of the sync socket */
+  spawn(plan: Buffer, syncFd: number): { pid: number; pidfd: number };
+  /** the child is another process's child: it reaps, we only signal */
+  readonly remote: boolean;
+}
+
+/** clone3 from this process: fds keep their numbers. */
+export const localSpawner: Spawner = {
+  place: (fd) => fd,
+  spawn(plan, syncFd) {
+    try {
+      return spawnPlan(plan);
+    } finally {
+      closeSync(syncFd); // the child's end: ours to close whether or not it was born
+    }
+  },
+  remote: false,
+};
+
+/** The stdio fds as the spawner numbers them. */
+export function placeStdio(spawner: Spawner, stdio: StdioFds | undefined): StdioFds | undefined {
+  if (!stdio) return undefined;
+  return { stdin: spawner.place(stdio.stdin), stdout: spawner.place(stdio.stdout), stderr: spawner.place(stdio.stderr) };
+}
+
 export interface Launched {
   /** the container's init, as the host sees it */
   pid: number;
   /** the process clone3 made (differs from pid when the plan forks) */
   clonePid: number;
+  /** -1 from a remote spawner */
   clonePidfd: number;
 }
 
@@ -109,14 +144,10 @@ function killQuietly(pid: number): void {
  * made the socketpair: plan.syncFd goes to the child, parentFd stays here.
  * On failure the child (and any fork of it) is killed and reaped.
  */
-export function launch(plan: LaunchPlan, parentFd: number, hooks: LaunchHooks): Launched {
+export function launch(plan: LaunchPlan, parentFd: number, hooks: LaunchHooks, spawner: Spawner = localSpawner): Launched {
   const buf = encodePlan(plan);
-  let spawned;
-  try {
-    spawned = spawnPlan(buf);
-  } finally {
-    closeSync(plan.syncFd); // the child's end: ours to close whether or not it was born
-  }
+  const spawned = spawner.spawn(buf, plan.syncFd);
+  const local = !spawner.remote;
   let pid = spawned.pid;
   const msg = Buffer.alloc(MSG_SIZE);
   try {
@@ -129,7 +160,7 @@ export function launch(plan: LaunchPlan, parentFd: number, hooks: LaunchHooks): 
         continue;
       }
       if (n === 0) {
-        const st = reapChild(spawned.pid, spawned.pidfd, 1000);
+        const st = local ? reapChild(spawned.pid, spawned.pidfd, 1000) : undefined;
         const how = st?.signal ? `was killed by ${signalName(st.signal)}` : st ? `exited with status ${st.code}` : 'closed its sync socket';
         throw new Error(`the container's init ${how} before it was ready`);
       }
@@ -160,22 +191,22 @@ export function launch(plan: LaunchPlan, parentFd: number, hooks: LaunchHooks): 
     }
   } catch (e) {
     killQuietly(pid);
-    if (pid !== spawned.pid) {
-      killQuietly(spawned.pid);
+    if (pid !== spawned.pid) killQuietly(spawned.pid);
+    if (local) {
       // The fork is our child too (CLONE_PARENT). Unreaped, it would keep a
       // pid namespace's dying init waiting for it.
-      reapQuietly(pid);
+      if (pid !== spawned.pid) reapQuietly(pid);
+      try {
+        reapChild(spawned.pid, spawned.pidfd);
+      } catch {
+        /* reaped already (the end-of-file path above): keep the real error */
+      }
+      closeSync(spawned.pidfd);
     }
-    try {
-      reapChild(spawned.pid, spawned.pidfd);
-    } catch {
-      /* reaped already (the end-of-file path above): keep the real error */
-    }
-    closeSync(spawned.pidfd);
     throw e;
   }
   // A forking plan leaves an intermediate that exits at once: reap it.
-  if (pid !== spawned.pid) reapChild(spawned.pid, spawned.pidfd);
+  if (pid !== spawned.pid && local) reapChild(spawned.pid, spawned.pidfd);
   return { pid, clonePid: spawned.pid, clonePidfd: spawned.pidfd };
 }
 

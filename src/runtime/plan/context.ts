@@ -36,6 +36,14 @@ export interface LaunchFds {
   fifo: number;
   /** socket that receives the pty master when process.terminal is set, or -1 */
   console: number;
+  /** fds that become 0, 1 and 2 (absent, or -1 for one: the parent's stays) */
+  stdio?: StdioFds | undefined;
+}
+
+export interface StdioFds {
+  stdin: number;
+  stdout: number;
+  stderr: number;
 }
 
 export interface InitPlanInput {

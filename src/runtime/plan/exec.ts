@@ -5,8 +5,8 @@ import * as k from '../../linux/constants.js';
 import type { Process, Spec } from '../../oci/spec.js';
 import { op, IGNORE, SYNC_TAG, type LaunchPlan, type PlanOp } from './ops.js';
 import { planJoin } from './join.js';
-import { planIdentity, planRlimits, planExec, planCloseFds, planChdir, pathOf } from './process.js';
-import type { HostFacts } from './context.js';
+import { planIdentity, planRlimits, planExec, planCloseFds, planChdir, planStdio, pathOf } from './process.js';
+import type { HostFacts, StdioFds } from './context.js';
 import { planExecLabel, planScheduler, planIoPriority } from './security.js';
 
 export interface ExecPlanInput {
@@ -17,7 +17,7 @@ export interface ExecPlanInput {
   /** the container's init, whose namespaces are joined */
   initPid: number;
   host: HostFacts;
-  fds: { sync: number; parentSync: number; cgroup: number; console: number };
+  fds: { sync: number; parentSync: number; cgroup: number; console: number; stdio?: StdioFds | undefined };
   preserveFds: number;
   /** environment additions (HOME) computed by the caller */
   env: string[];
@@ -48,6 +48,7 @@ export function buildExecPlan(input: ExecPlanInput): LaunchPlan {
   // Without no_new_privs, installing a filter needs CAP_SYS_ADMIN: before the
   // capabilities are dropped; with it, as late as possible (runc's order).
   const seccomp = input.seccomp?.(proc) ?? [];
+  if (!proc.terminal) ops.push(...planStdio(input.fds.stdio));
   ops.push(planCloseFds(input.preserveFds));
   if (!proc.noNewPrivileges) ops.push(...seccomp);
   // A rootless runtime's user namespace has setgroups denied.

@@ -5,7 +5,7 @@ import * as k from '../../linux/constants.js';
 import { op, IGNORE, SYNC_TAG, type LaunchPlan, type PlanOp } from './ops.js';
 import { planNamespaces } from './namespaces.js';
 import { planRootfs } from './rootfs.js';
-import { planIdentity, planRlimits, planExec, planCloseFds, planMakeCwd, planChdir, pathOf } from './process.js';
+import { planIdentity, planRlimits, planExec, planCloseFds, planMakeCwd, planChdir, planStdio, pathOf } from './process.js';
 import type { InitPlanInput } from './context.js';
 import { checkSupported } from './support.js';
 import { planSysctls, planOomScoreAdj, planPersonality, planExecLabel, planScheduler, planIoPriority } from './security.js';
@@ -71,6 +71,7 @@ export function buildInitPlan(input: InitPlanInput): LaunchPlan {
 
   // A rootless runtime denies setgroups in the user namespace it creates.
   const setgroupsAllowed = !(ns.newUserNs && input.host.euid !== 0);
+  if (!proc.terminal) ops.push(...planStdio(fds.stdio));
   ops.push(planCloseFds(input.preserveFds));
   // Without no_new_privs, installing a filter takes CAP_SYS_ADMIN: before
   // the identity ops drop it (runc's order).

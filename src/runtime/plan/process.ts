@@ -4,6 +4,7 @@ import * as k from '../../linux/constants.js';
 import { CAPABILITIES } from '../../linux/capabilities.js';
 import { RLIMIT_TYPES } from '../../oci/validate.js';
 import type { Process, Capabilities } from '../../oci/spec.js';
+import type { StdioFds } from './context.js';
 import { op, IGNORE, P, type PlanOp } from './ops.js';
 
 export function capMask(names: readonly string[] | undefined): bigint {
@@ -68,6 +69,13 @@ export function planRlimits(proc: Process): PlanOp[] {
 export function pathOf(env: readonly string[]): string {
   for (let i = env.length - 1; i >= 0; i--) if (env[i]!.startsWith('PATH=')) return env[i]!.slice(5);
   return '';
+}
+
+/** The given fds become stdio (before CLOSE_FDS clears their close-on-exec). */
+export function planStdio(stdio: StdioFds | undefined): PlanOp[] {
+  if (!stdio) return [];
+  const names = ['stdin', 'stdout', 'stderr'] as const;
+  return names.flatMap((name, i) => (stdio[name] >= 0 ? [op('DUP2', { oldfd: stdio[name], newfd: i }, `set up ${name}`)] : []));
 }
 
 /**
