@@ -18,6 +18,8 @@ const c = {
   ioctl: lazyFn(LIBC, 'int ioctl(int fd, unsigned long request, ...)'),
   fcntl: lazyFn(LIBC, 'int fcntl(int fd, int cmd, ...)'),
   pipe2: lazyFn(LIBC, 'int pipe2(_Out_ int *fds, int flags)'),
+  mount: lazyFn(LIBC, 'int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const char *data)'),
+  umount2: lazyFn(LIBC, 'int umount2(const char *target, int flags)'),
 };
 
 function check(ret: number | bigint, call: string, path?: string): number {
@@ -112,4 +114,17 @@ export function pipe(): [number, number] {
   const fds = new Int32Array(2);
   check(c.pipe2(fds, 0o2000000 /* O_CLOEXEC */), 'pipe2');
   return [fds[0]!, fds[1]!];
+}
+
+export function mount(source: string, target: string, fstype: string | null, flags: number, data: string | null): void {
+  check(c.mount(source, target, fstype, flags, data), `mount ${fstype ?? ''} ${source}`.replace(/ +/, ' '), target);
+}
+
+/** umount2(2); false when nothing is mounted there (EINVAL) or the path is gone (ENOENT). */
+export function umount(target: string, flags = 0): boolean {
+  const r = Number(c.umount2(target, flags));
+  if (r === 0) return true;
+  const e = lastErrno();
+  if (e === 22 /* EINVAL */ || e === 2 /* ENOENT */) return false;
+  throw new SyscallError('umount2', e, target);
 }
