@@ -11,6 +11,7 @@ import { processAlive } from '../linux/proc.js';
 import { OCI_SPEC_VERSION, type Spec, type State } from '../oci/spec.js';
 import { RuntimeError } from './errors.js';
 import { cgroupFrozen } from './cgroups/placement.js';
+import type { V1Cgroup } from './cgroups/v1.js';
 
 export const DEFAULT_ROOT = '/run/tsrunc';
 const STATE_FILE = 'state.json';
@@ -34,6 +35,8 @@ export interface ContainerRecord {
   cgroupOwned?: boolean;
   /** the highest parent directory create made for it (removed on delete too, unless others use it) */
   cgroupTop?: string;
+  /** hybrid hosts: its directories in the cgroup v1 hierarchies, where v1 controllers limit it */
+  cgroupV1?: V1Cgroup[];
   config: Spec;
 }
 

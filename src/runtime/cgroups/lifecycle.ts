@@ -9,6 +9,7 @@ import { containerStatus, loadRecord, lockContainer, stateDir, writeRecord, type
 import { cgroupEvent, setFrozen } from './freezer.js';
 import { applyResources, planResources } from './resources.js';
 import { mergeUpdate } from './update.js';
+import { applyV1Resources, withoutV1 } from './v1.js';
 import { oomKillCount, readStats, type Stats } from './stats.js';
 
 function cgroupOf(rec: ContainerRecord, what: string): string {
@@ -62,7 +63,10 @@ export function updateContainer(root: string, id: string, request: unknown, o: U
     planResources(request, { file, base: '' }); // the request itself first: its errors name its own fields
     const { write, store } = mergeUpdate(rec.config.linux?.resources, request);
     const plan = planResources(write, { file, base: '' });
-    applyResources(cgroupOf(rec, 'update'), plan, { file, ...(o.log ? { log: o.log } : {}) });
+    // hybrid hosts: the v1 controllers' part goes to the v1 directories made at create
+    const v1 = rec.cgroupV1 ?? [];
+    applyResources(cgroupOf(rec, 'update'), withoutV1(plan, v1.flatMap((c) => c.controllers)), { file, ...(o.log ? { log: o.log } : {}) });
+    applyV1Resources(v1, write, '', file);
     rec.config.linux = { ...(rec.config.linux ?? {}), resources: store };
     writeRecord(stateDir(root, id), rec);
   } finally {

@@ -10,6 +10,7 @@ import { cgroupLayout } from './mode.js';
 import { cgroupDirFor, checkCgroupsPath, createCgroup, ownCgroupV2, removeCgroup } from './placement.js';
 import { enableControllers } from './controllers.js';
 import { applyResources, checkHostResources, planResources } from './resources.js';
+import { ownV1Cgroups, setupV1Cgroups, v1Dirs, v1Hierarchies, withoutV1, type V1Cgroup } from './v1.js';
 
 export interface ContainerCgroup {
   dir: string;
@@ -17,6 +18,8 @@ export interface ContainerCgroup {
   fd: number;
   /** the highest directory this setup created (removed again on delete), if any */
   createdTop: string | undefined;
+  /** on a hybrid host: its directories in the v1 hierarchies, to join with the init's pid (v1.ts) */
+  v1: V1Cgroup[];
 }
 
 export interface SetupOptions {
@@ -50,10 +53,18 @@ export function setupContainerCgroup(o: SetupOptions): ContainerCgroup | undefin
     return undefined;
   }
   const dir = cgroupDirFor(layout.unifiedMount, linux.cgroupsPath, o.id, ownCgroupV2());
+  // Hybrid: what v1 hierarchies hold is limited there (as runc does), the rest in cgroup v2.
+  const hierarchies = layout.mode === 'hybrid' ? v1Hierarchies(o.mounts) : [];
   const cg = createCgroup(dir, sharesCgroup(o.spec));
+  let v1: V1Cgroup[] = [];
   try {
     enableControllers(layout.unifiedMount, dir);
-    applyResources(dir, plan, { cgroupFd: cg.fd, rootless: o.euid !== 0, ...(o.log ? { log: o.log } : {}) });
+    applyResources(dir, withoutV1(plan, hierarchies.flatMap((h) => h.controllers)), {
+      cgroupFd: cg.fd,
+      rootless: o.euid !== 0,
+      ...(o.log ? { log: o.log } : {}),
+    });
+    if (hierarchies.length) v1 = setupV1Cgroups(v1Dirs(hierarchies, linux.cgroupsPath, o.id, ownV1Cgroups()), linux.resources, o.log);
   } catch (e) {
     closeSync(cg.fd);
     if (cg.createdTop) {
@@ -65,5 +76,5 @@ export function setupContainerCgroup(o: SetupOptions): ContainerCgroup | undefin
     }
     throw e;
   }
-  return { dir, fd: cg.fd, createdTop: cg.createdTop };
+  return { dir, fd: cg.fd, createdTop: cg.createdTop, v1 };
 }
