@@ -1,8 +1,9 @@
 #!/usr/bin/env node
-// Builds everything `npm ci` needs: native-shims (make), a type check, and one
-// esbuild bundle per CLI (CommonJS: loads faster than an ESM graph).
+// Builds everything `npm ci` needs: native-shims (make), the protobuf code in
+// src/gen (buf generate, from proto/), a type check, and one esbuild bundle
+// per CLI (CommonJS: loads faster than an ESM graph).
 import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync, mkdirSync, chmodSync, rmSync } from 'node:fs';
+import { readFileSync, writeFileSync, mkdirSync, chmodSync, rmSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
@@ -11,7 +12,28 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const run = (cmd, args) => execFileSync(cmd, args, { cwd: root, stdio: 'inherit' });
 
 run('make', ['-s', '-C', 'native-shims']);
+generateProtos();
 if (!process.argv.includes('--no-typecheck')) run(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json', '--noEmit']);
+
+// proto/ -> src/gen (protobuf-es v2, `buf generate`): only when a .proto or
+// the buf config is newer than the last generation (buf takes ~10 s here).
+function generateProtos() {
+  const protoDir = join(root, 'proto');
+  const stamp = join(root, 'src', 'gen', '.stamp');
+  const newest = (dir) =>
+    readdirSync(dir, { withFileTypes: true, recursive: true })
+      .filter((e) => e.isFile() && (e.name.endsWith('.proto') || e.name.startsWith('buf.')))
+      .reduce((m, e) => Math.max(m, statSync(join(e.parentPath ?? e.path, e.name)).mtimeMs), 0);
+  let done = 0;
+  try {
+    done = statSync(stamp).mtimeMs;
+  } catch {
+    /* never generated */
+  }
+  if (done && done >= newest(protoDir) && !process.argv.includes('--protos')) return;
+  execFileSync(join(root, 'node_modules', '.bin', 'buf'), ['generate'], { cwd: protoDir, stdio: 'inherit' });
+  writeFileSync(stamp, `${new Date().toISOString()}\n`);
+}
 
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
 let commit = process.env.TSRUNC_COMMIT ?? 'unknown';
@@ -52,7 +74,8 @@ for (const [name, entry] of Object.entries(entries)) {
     keepNames: false,
     plugins: [lazyChildProcess],
     sourcemap: 'linked',
-    external: ['@koromix/*'],
+    // native parts stay in node_modules: koffi's platform package, lmdb (tsrund)
+    external: ['@koromix/*', 'lmdb'],
     logLevel: 'warning',
     banner: { js: 'const __import_meta_url = require("node:url").pathToFileURL(__filename).href;' },
     define: {
