@@ -1,0 +1,49 @@
+// The contract of a service module (src/daemon/services/<name>.ts): which
+// gRPC service it serves, the plugin it shows in Introspection.Plugins, and
+// a factory that gets the daemon's shared parts and returns the handlers.
+import type { DescService } from '@bufbuild/protobuf';
+import type { Metadata } from '../metadata/index.js';
+import type { EventBus } from '../events/bus.js';
+import type { DaemonConfig } from './config.js';
+import type { Logger } from './log.js';
+import type { ServiceImpl } from './grpc.js';
+
+/** A plugin as Introspection.Plugins lists it (containerd's plugin types). */
+export interface PluginInfo {
+  /** e.g. "io.containerd.grpc.v1" */
+  type: string;
+  /** e.g. "containers" */
+  id: string;
+  requires?: string[];
+  exports?: Record<string, string>;
+  capabilities?: string[];
+}
+
+/** What every service gets from the daemon. */
+export interface ServiceDeps {
+  readonly config: DaemonConfig;
+  readonly log: Logger;
+  /** namespaces, containers (and later images, leases, ...) */
+  readonly metadata: Metadata;
+  /** publish events here; Events.Subscribe reads from it */
+  readonly events: EventBus;
+  /** the daemon's uuid (stable under the same --root) */
+  readonly uuid: string;
+  /** every plugin the daemon provides (services and internal parts) */
+  plugins(): PluginInfo[];
+  /** gRPC service names served, for health checks */
+  serviceNames(): string[];
+}
+
+export interface ServiceModule<S extends DescService = DescService> {
+  readonly service: S;
+  readonly plugin: PluginInfo;
+  create(deps: ServiceDeps): ServiceImpl<S> | Promise<ServiceImpl<S>>;
+}
+
+/** Declares a service module (keeps the handler types tied to the service). */
+export function defineService<S extends DescService>(m: ServiceModule<S>): ServiceModule<S> {
+  return m;
+}
+
+export const GRPC_PLUGIN = 'io.containerd.grpc.v1';

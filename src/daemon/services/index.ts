@@ -1,0 +1,12 @@
+// The services tsrund serves, in registration order. To add one: write
+// src/daemon/services/<name>.ts exporting `defineService({ service, plugin,
+// create(deps) })` and list it here.
+import type { ServiceModule } from '../service.js';
+import health from './health.js';
+import version from './version.js';
+import introspection from './introspection.js';
+import namespaces from './namespaces.js';
+import containers from './containers.js';
+import events from './events.js';
+
+export const SERVICE_MODULES: readonly ServiceModule[] = [health, version, introspection, namespaces, containers, events] as ServiceModule[];
