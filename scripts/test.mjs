@@ -1,14 +1,15 @@
 #!/usr/bin/env node
 // Runs the test suites with tap and ends with one line counted from tap's own
 // results: `N passed, N failed, N skipped`. Arguments: test dirs or files
-// (default: test/unit test/integration). Integration tests need root and say
-// why they skip without it.
+// (default: test/unit test/integration test/compat). Integration and
+// compatibility tests (real container engines driving tsrunc) need root, and
+// the engines' packages; they say why they skip without them.
 import { spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const targets = process.argv.slice(2).length ? process.argv.slice(2) : ['test/unit', 'test/integration'];
+const targets = process.argv.slice(2).length ? process.argv.slice(2) : ['test/unit', 'test/integration', 'test/compat'];
 const tap = join(root, 'node_modules', '.bin', 'tap');
 const child = spawn(tap, ['--reporter=tap', '--jobs=2', ...targets], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
 

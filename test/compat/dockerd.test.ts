@@ -1,0 +1,127 @@
+// dockerd 20.10 with `--add-runtime tsrunc=PATH` on a private containerd:
+// `docker run --runtime tsrunc --network none`, exec, top, pause/unpause,
+// logs, stop, rm, -t, and the exit codes docker derives from the runtime's
+// errors. Everything lives under a temp dir (data-root, exec-root, sockets);
+// the host flags are the ones this VM needs (no iptables, no bridge).
+import t from 'tap';
+import { writeFileSync } from 'node:fs';
+import { busybox } from '../helpers/bundle.js';
+import {
+  busyboxRootfs,
+  CgroupWatch,
+  CONTAINERD_HOST_PATHS,
+  HostPaths,
+  Lab,
+  missing,
+  said,
+  rootfsTar,
+  run,
+  runOnTty,
+  startContainerd,
+  which,
+  type Containerd,
+} from '../helpers/lab.js';
+
+const IMAGE = 'tsrunc-busybox:latest';
+const skip =
+  missing({ dockerd: 'docker.io', docker: 'docker.io', containerd: 'containerd', ctr: 'containerd', 'containerd-shim-runc-v2': 'containerd', script: 'bsdutils', tar: 'tar' }) ||
+  (busybox() ? false : 'busybox-static is not installed (apt-get install busybox-static)');
+// The client that comes with dockerd 20.10 (a newer one elsewhere on PATH talks to it too).
+const DOCKER = which('/usr/bin/docker', 'docker')!;
+
+t.test('dockerd 20.10 with tsrunc as an added runtime', { skip }, async (t) => {
+  const lab = new Lab('docker');
+  const host = new HostPaths([...CONTAINERD_HOST_PATHS, '/etc/docker', '/etc/docker/key.json', '/run/docker', '/run/docker/plugins']);
+  const cgroups = new CgroupWatch('docker');
+  const sock = lab.path('docker.sock');
+  const docker = (args: string[]) => run(DOCKER, ['-H', `unix://${sock}`, ...args]);
+  let cd: Containerd | undefined;
+  t.teardown(async () => {
+    const ids = (await docker(['ps', '-aq'])).stdout.split('\n').filter(Boolean);
+    if (ids.length) await docker(['rm', '-f', ...ids]);
+    if (cd && !cd.daemon.exited()) await cd.clear('moby');
+    await lab.cleanup({ host, cgroups });
+  });
+
+  cd = await startContainerd(lab);
+  const rt = lab.runtimeWrapper();
+  writeFileSync(lab.path('daemon.json'), '{}'); // not /etc/docker/daemon.json
+  await lab.daemon('dockerd', 'dockerd', [
+    '--config-file', lab.path('daemon.json'), '--data-root', lab.path('data'), '--exec-root', lab.path('exec'),
+    '--pidfile', lab.path('dockerd.pid'), '-H', `unix://${sock}`, '--containerd', cd.sock,
+    '--iptables=false', '--ip6tables=false', '--ip-forward=false', '--ip-masq=false', '--bridge=none', '--userland-proxy=false',
+    '--storage-driver', 'overlay2', '--log-level', 'warn', '--add-runtime', `tsrunc=${rt}`,
+  ], async () => (await docker(['version'])).exitCode === 0, 60_000);
+  await rootfsTar(busyboxRootfs(), lab.path('rootfs.tar'));
+  const imp = await docker(['import', lab.path('rootfs.tar'), IMAGE]);
+  t.equal(imp.exitCode, 0, said(imp, 'image imported'));
+  const dockerRun = (...args: string[]) => ['run', '--runtime', 'tsrunc', '--network', 'none', ...args];
+  const inspect = async (name: string, fmt: string) => (await docker(['inspect', '-f', fmt, name])).stdout;
+  const callsFor = (id: string) => lab.calls().filter((l) => l.includes(` ${id}`));
+
+  t.test('run --rm: output and exit codes', async (t) => {
+    const r = await docker(dockerRun('--rm', IMAGE, 'echo', 'hi'));
+    t.equal(r.exitCode, 0, said(r, 'run --rm'));
+    t.equal(r.stdout, 'hi');
+    const e = await docker(dockerRun('--rm', IMAGE, 'sh', '-c', 'echo err >&2; exit 3'));
+    t.equal(e.exitCode, 3);
+    t.equal(e.stderr, 'err');
+    const create = lab.calls().find((l) => / create --bundle /.test(l));
+    t.match(create, /^--root \S+ --log \S+\/log\.json --log-format json create --bundle \S+ --pid-file \S+\/init\.pid [0-9a-f]{64}$/, 'through the shim, as with runc');
+  });
+
+  t.test('run -d, exec, top, pause, unpause, logs, stop, rm', async (t) => {
+    const r = await docker(dockerRun('-d', '--name', 'd1', IMAGE, 'sh', '-c', 'echo started; exec sleep 1000'));
+    t.equal(r.exitCode, 0, said(r, 'run -d'));
+    const id = r.stdout.trim();
+    const pid = Number(await inspect('d1', '{{.State.Pid}}'));
+    t.ok(pid > 0, 'running');
+
+    const ex = await docker(['exec', 'd1', 'sh', '-c', 'echo from-exec; exit 4']);
+    t.equal(ex.exitCode, 4, ex.stderr);
+    t.equal(ex.stdout, 'from-exec');
+    const tty = await runOnTty(DOCKER, ['-H', `unix://${sock}`, 'exec', '-t', 'd1', 'sh', '-c', 'tty; exit 6']);
+    t.equal(tty.exitCode, 6, 'exec -t: exit status');
+    t.match(tty.stdout, /\/dev\/pts\/\d+/, 'exec -t: on a terminal');
+
+    const top = await docker(['top', 'd1']);
+    t.equal(top.exitCode, 0, said(top, 'top'));
+    t.match(top.stdout, new RegExp(`^root\\s+${pid}\\s.*sleep 1000$`, 'm'), 'top lists the init by its host pid');
+
+    t.equal((await docker(['pause', 'd1'])).exitCode, 0);
+    t.equal(await inspect('d1', '{{.State.Status}}'), 'paused');
+    t.equal((await docker(['unpause', 'd1'])).exitCode, 0);
+    t.equal(await inspect('d1', '{{.State.Status}}'), 'running');
+
+    const logs = await docker(['logs', 'd1']);
+    t.equal(logs.stdout, 'started');
+
+    const stop = await docker(['stop', '-t', '1', 'd1']);
+    t.equal(stop.exitCode, 0, said(stop, 'stop'));
+    t.equal(await inspect('d1', '{{.State.Status}}'), 'exited');
+    t.equal(await inspect('d1', '{{.State.ExitCode}}'), '137', 'sleep ignores SIGTERM as pid 1: killed after the timeout');
+    t.equal((await docker(['rm', 'd1'])).exitCode, 0);
+
+    const c = callsFor(id);
+    for (const re of [/ start [0-9a-f]+$/, / exec --process \S+ --detach --pid-file \S+ [0-9a-f]+$/, / exec --process \S+ --console-socket \S+ --detach --pid-file \S+/, / ps --format json /, / pause /, / resume /, / kill [0-9a-f]+ 15$/, / kill [0-9a-f]+ 9$/, / delete [0-9a-f]+$/]) {
+      t.ok(c.some((l) => re.test(l)), `docker's shim called ${re.source}`);
+    }
+  });
+
+  t.test('run -t: a terminal', async (t) => {
+    const r = await runOnTty(DOCKER, ['-H', `unix://${sock}`, ...dockerRun('--rm', '-t', IMAGE, 'sh', '-c', 'tty; exit 5')]);
+    t.equal(r.exitCode, 5, r.stderr);
+    t.match(r.stdout, /\/dev\/pts\/\d+/);
+  });
+
+  t.test('a command that does not exist: 127, and the runtime\'s error', async (t) => {
+    const r = await docker(dockerRun('--rm', IMAGE, '/nonexistent'));
+    t.equal(r.exitCode, 127, 'docker reads "no such file or directory" in the error as 127');
+    t.match(r.stderr, /OCI runtime create failed: create [0-9a-f]{64}: op \d+ look up \/nonexistent: ENOENT \(no such file or directory\)/);
+  });
+
+  t.test('nothing left behind', async (t) => {
+    t.equal((await docker(['ps', '-aq'])).stdout, '', 'no container');
+    t.same(cgroups.added(), [], 'no /docker cgroup in any hierarchy');
+  });
+});
