@@ -317,7 +317,13 @@ class Parser {
     const operator = this.operator();
     const value = this.value(operator === '~=');
     const sel: Selector = { fieldpath, operator, value };
-    if (operator === '~=') sel.re = compileRegexp(value);
+    if (operator === '~=') {
+      try {
+        sel.re = compileRegexp(value);
+      } catch (e) {
+        throw this.mkerr(this.scanner.pos, (e as Error).message);
+      }
+    }
     return sel;
   }
 
@@ -441,7 +447,7 @@ function compileRegexp(src: string): RegExp {
     try {
       return new RegExp(src, flags);
     } catch (e) {
-      throw new FilterParseError(`filters: invalid regular expression ${JSON.stringify(src)}: ${(e as Error).message}`);
+      throw new Error(`invalid regular expression ${JSON.stringify(src)}: ${(e as Error).message}`);
     }
   }
 }
