@@ -42,6 +42,7 @@ export async function startDaemon(config: DaemonConfig, log: Logger, modules: re
   const stopping = new AbortController();
   const server = new grpc.Server({ 'grpc.max_receive_message_length': MAX_MESSAGE, 'grpc.max_send_message_length': MAX_MESSAGE });
 
+  const stopHooks: Array<() => void | Promise<void>> = [];
   try {
     const served: string[] = [];
     const plugins: PluginInfo[] = [...CORE_PLUGINS];
@@ -53,6 +54,7 @@ export async function startDaemon(config: DaemonConfig, log: Logger, modules: re
       uuid,
       plugins: () => plugins.map((p) => ({ ...p })),
       serviceNames: () => [...served],
+      onStop: (fn) => void stopHooks.push(fn),
     };
     for (const m of modules) {
       const impl = await m.create(deps);
@@ -71,6 +73,7 @@ export async function startDaemon(config: DaemonConfig, log: Logger, modules: re
     await listen(server, config.address);
   } catch (e) {
     server.forceShutdown();
+    for (const fn of stopHooks.reverse()) await Promise.resolve().then(fn).catch(() => {});
     await metadata.close();
     throw e;
   }
@@ -91,6 +94,13 @@ export async function startDaemon(config: DaemonConfig, log: Logger, modules: re
           resolve();
         });
       });
+      for (const fn of stopHooks.reverse()) {
+        try {
+          await fn();
+        } catch (e) {
+          log.error(`stop: ${(e as Error).message}`);
+        }
+      }
       await metadata.close();
       try {
         unlinkSync(config.address);

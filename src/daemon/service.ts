@@ -33,6 +33,8 @@ export interface ServiceDeps {
   plugins(): PluginInfo[];
   /** gRPC service names served, for health checks */
   serviceNames(): string[];
+  /** fn runs at shutdown, after streams ended and calls finished, before the store closes (last registered, first run) */
+  onStop(fn: () => void | Promise<void>): void;
 }
 
 export interface ServiceModule<S extends DescService = DescService> {
