@@ -65,6 +65,12 @@ t.test('selectors', async (t) => {
   t.same(matching(['meta=="/"']), [4], 'quoted slash');
   t.same(matching(['name==bazo,meta~=^/a']), [3]);
   t.same(matching(['name == foo']), [0, 2], 'spaces around the operator');
+  // dockerd 20.10's subscription (libcontainerd/remote/client.go)
+  const docker = parseFilters(['namespace==moby,topic~=|^/tasks/|']);
+  const env = (namespace: string, topic: string): FieldGetter => (p) => (p[0] === 'namespace' ? namespace : p[0] === 'topic' ? topic : undefined);
+  t.ok(docker.match(env('moby', '/tasks/exit')));
+  t.notOk(docker.match(env('moby', '/containers/create')));
+  t.notOk(docker.match(env('other', '/tasks/exit')));
 });
 
 t.test('parse errors are InvalidArgument with containerd text', async (t) => {
