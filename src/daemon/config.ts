@@ -1,8 +1,9 @@
-// tsrund's configuration: defaults, then a --config FILE (JSON, laid out like
-// containerd's config.toml: root, state, grpc.address, debug.level), then the
-// command-line flags.
+// tsrund's configuration: defaults, then a --config FILE (TOML when it ends
+// in .toml, JSON otherwise; laid out like containerd's config.toml: root,
+// state, [grpc] address, [debug] level), then the command-line flags.
 import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
+import { parse as parseToml } from 'smol-toml';
 import { isLogLevel, type LogLevel } from './log.js';
 
 export interface DaemonConfig {
@@ -25,10 +26,12 @@ export const DEFAULT_CONFIG: DaemonConfig = {
 export type ConfigOverrides = Partial<DaemonConfig>;
 
 /**
- * Reads a JSON config file:
+ * Reads a config file, JSON or (*.toml) TOML:
  *   { "root": "/var/lib/tsrund", "state": "/run/tsrund",
  *     "grpc": { "address": "/run/tsrund/tsrund.sock" }, "debug": { "level": "info" } }
- * Unknown keys are reported through warn; wrong types are errors.
+ *   root = "/var/lib/tsrund"  /  [grpc] address = "..."  /  [debug] level = "info"
+ * Unknown keys (containerd's others: plugins, ...) are reported through
+ * warn; wrong types are errors.
  */
 export function readConfigFile(path: string, warn: (msg: string) => void = () => {}): ConfigOverrides {
   let text: string;
@@ -37,18 +40,19 @@ export function readConfigFile(path: string, warn: (msg: string) => void = () =>
   } catch (e) {
     throw new Error(`--config ${path}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
   }
+  const toml = path.endsWith('.toml');
   let doc: unknown;
   try {
-    doc = JSON.parse(text);
+    doc = toml ? parseToml(text) : JSON.parse(text);
   } catch (e) {
-    throw new Error(`--config ${path}: not valid JSON: ${(e as Error).message}`);
+    throw new Error(`--config ${path}: not valid ${toml ? 'TOML' : 'JSON'}: ${(e as Error).message.split('\n')[0]}`);
   }
   return parseConfig(doc, path, warn);
 }
 
 export function parseConfig(doc: unknown, where: string, warn: (msg: string) => void = () => {}): ConfigOverrides {
   const out: ConfigOverrides = {};
-  if (!isObject(doc)) throw new Error(`${where}: the configuration must be a JSON object`);
+  if (!isObject(doc)) throw new Error(`${where}: the configuration must be an object`);
   const str = (v: unknown, key: string): string => {
     if (typeof v !== 'string' || v === '') throw new Error(`${where}: ${key} must be a non-empty string`);
     return v;

@@ -20,7 +20,7 @@ export async function main(argv: string[]): Promise<number> {
     .addOption(new Option('-a, --address <path>', `unix socket to serve on (default ${DEFAULT_CONFIG.address})`))
     .addOption(new Option('--root <dir>', `persistent state directory (default ${DEFAULT_CONFIG.root})`))
     .addOption(new Option('--state <dir>', `volatile state directory (default ${DEFAULT_CONFIG.state})`))
-    .option('-c, --config <file>', 'JSON configuration file (root, state, grpc.address, debug.level)')
+    .option('-c, --config <file>', 'configuration file, TOML (*.toml) or JSON: root, state, grpc.address, debug.level')
     .addOption(new Option('-l, --log-level <level>', `log level (default ${DEFAULT_CONFIG.logLevel})`).choices([...LOG_LEVELS]))
     .option('-v, --version', 'print the version')
     .configureOutput({ writeOut: out, writeErr: err })
