@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import type { NamespaceRecord } from './namespaces.js';
 import type { StoredContainer } from './containers.js';
+import type { StoredLease } from './leases.js';
 
 /** Bumped when the stored layout changes; open() refuses newer ones. */
 export const SCHEMA_VERSION = 1;
@@ -30,6 +31,7 @@ export class MetadataDB {
   readonly meta: Database<unknown, string>;
   readonly namespaces: Database<NamespaceRecord, string>;
   readonly containers: Database<StoredContainer, NamespacedKey>;
+  readonly leases: Database<StoredLease, NamespacedKey>;
   private readonly namespaced: Namespaced[] = [];
   private closed = false;
 
@@ -38,6 +40,7 @@ export class MetadataDB {
     this.meta = this.env.openDB<unknown, string>({ name: 'meta' });
     this.namespaces = this.env.openDB<NamespaceRecord, string>({ name: 'namespaces' });
     this.containers = this.openNamespaced<StoredContainer>('containers', 'containers');
+    this.leases = this.openNamespaced<StoredLease>('leases', 'leases');
     const version = this.meta.get('schema');
     if (version === undefined) {
       this.update(() => this.meta.putSync('schema', SCHEMA_VERSION));

@@ -3,25 +3,30 @@
 import { MetadataDB } from './db.js';
 import { NamespaceStore } from './namespaces.js';
 import { ContainerStore } from './containers.js';
+import { LeaseStore } from './leases.js';
 
 export { MetadataDB } from './db.js';
 export { NamespaceStore, type Namespace } from './namespaces.js';
 export { ContainerStore, type ContainerRecord, type ContainerInput, type AnyValue } from './containers.js';
+export { LeaseStore, type Lease, type LeaseResource } from './leases.js';
 
 export interface Metadata {
   readonly db: MetadataDB;
   readonly namespaces: NamespaceStore;
   readonly containers: ContainerStore;
+  readonly leases: LeaseStore;
   close(): Promise<void>;
 }
 
 /** Opens <root>/meta.lmdb (creating root with mode 0711). */
 export function openMetadata(root: string): Metadata {
   const db = MetadataDB.open(root);
+  const namespaces = new NamespaceStore(db);
   return {
     db,
-    namespaces: new NamespaceStore(db),
+    namespaces,
     containers: new ContainerStore(db),
+    leases: new LeaseStore(db, namespaces),
     close: () => db.close(),
   };
 }

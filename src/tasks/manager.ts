@@ -402,25 +402,28 @@ export class TaskManager {
     }
   }
 
-  /** Resolves with the exit (at once if it has happened). */
-  wait(ns: string, id: string, execId = ''): Promise<ExitInfo> {
+  /** Resolves with the exit (at once if it has happened); rejects when `signal` aborts (the client went away). */
+  wait(ns: string, id: string, execId = '', signal?: AbortSignal): Promise<ExitInfo> {
     const t = this.get(ns, id);
     if (execId !== '' && !t.rec.execs[execId]) throw notFound(`process ${execId} does not exist in task ${id}`);
     const name = execId === '' ? INIT : execName(execId);
     const done = t.exits.get(name);
     if (done) return Promise.resolve(done);
-    return new Promise((resolve) => {
+    return new Promise((resolve, reject) => {
       const list = t.waiters.get(name) ?? [];
-      list.push(resolve);
+      const onAbort = () => {
+        const i = list.indexOf(waiter);
+        if (i >= 0) list.splice(i, 1);
+        reject(new ErrdefsError('canceled', `wait for ${execId || id}`));
+      };
+      const waiter: Waiter = (e) => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve(e);
+      };
+      list.push(waiter);
       t.waiters.set(name, list);
+      signal?.addEventListener('abort', onAbort, { once: true });
     });
-  }
-
-  /** Waiters a client abandoned (a cancelled Wait) must not pile up. */
-  cancelWait(ns: string, id: string, execId: string, waiter: Waiter): void {
-    const t = this.tasks.get(key(ns, id));
-    const list = t?.waiters.get(execId === '' ? INIT : execName(execId));
-    if (list) list.splice(list.indexOf(waiter) >>> 0, 1);
   }
 
   waiterCount(): number {
@@ -525,6 +528,11 @@ export class TaskManager {
     } catch (e) {
       throw statusOf(e);
     }
+  }
+
+  /** The task's cgroup v2 directory, if it has one. */
+  cgroupDir(ns: string, id: string): string | undefined {
+    return this.runtimeRecord(this.get(ns, id))?.cgroupDir;
   }
 
   stats(ns: string, id: string): Stats {

@@ -8,5 +8,7 @@ import introspection from './introspection.js';
 import namespaces from './namespaces.js';
 import containers from './containers.js';
 import events from './events.js';
+import tasks from './tasks.js';
+import leases from './leases.js';
 
-export const SERVICE_MODULES: readonly ServiceModule[] = [health, version, introspection, namespaces, containers, events] as ServiceModule[];
+export const SERVICE_MODULES: readonly ServiceModule[] = [health, version, introspection, namespaces, containers, events, tasks, leases] as ServiceModule[];
