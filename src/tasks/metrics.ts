@@ -2,11 +2,11 @@
 // io.containerd.cgroups.v2.Metrics, read from the cgroup's files the way
 // containerd's cgroups/v2 manager reads them (memory.stat keys by their proto
 // names, "max" as 2^64-1 wherever a limit is unset).
-import { readdirSync } from 'node:fs';
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import { MemoryStatSchema, type MetricsSchema } from '../gen/io/containerd/cgroups/v2/metrics_pb.js';
 import { MAX_UINT64, parseKeyValues, readOptional, readUint } from '../runtime/cgroups/files.js';
 import { cgroupPids } from '../runtime/cgroups/placement.js';
+import { hugetlbSizes } from '../runtime/cgroups/stats.js';
 
 export type MetricsInit = MessageInitShape<typeof MetricsSchema>;
 
@@ -58,15 +58,8 @@ export function cgroupMetrics(dir: string): MetricsInit {
     }
     out.io = { usage };
   }
-  let names: string[] = [];
-  try {
-    names = readdirSync(dir);
-  } catch {
-    /* gone */
-  }
-  for (const n of names.sort()) {
-    const size = /^hugetlb\.(\d+[KMGT]B)\.current$/.exec(n)?.[1];
-    if (size) out.hugetlb!.push({ current: orZero(readUint(dir, `hugetlb.${size}.current`)), max: readUint(dir, `hugetlb.${size}.max`) ?? MAX_UINT64, pagesize: size });
+  for (const size of hugetlbSizes(dir)) {
+    out.hugetlb!.push({ current: orZero(readUint(dir, `hugetlb.${size}.current`)), max: readUint(dir, `hugetlb.${size}.max`) ?? MAX_UINT64, pagesize: size });
   }
   return out;
 }

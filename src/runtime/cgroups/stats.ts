@@ -170,20 +170,26 @@ export function readStats(dir: string): Stats {
   if (ioPsi) stats.blkio.psi = ioPsi;
 
   // hugetlb: one entry per page size the cgroup has files for
+  for (const size of hugetlbSizes(dir)) {
+    const used = readUint(dir, `hugetlb.${size}.rsvd.current`) ?? readUint(dir, `hugetlb.${size}.current`) ?? 0n;
+    const failcnt = parseKeyValues(readOptional(dir, `hugetlb.${size}.events`)).get('max') ?? 0n;
+    stats.hugetlb[size] = { ...nz('usage', used), failcnt };
+  }
+  return stats;
+}
+
+/** The huge page sizes ("2MB", "1GB") the cgroup DIR has hugetlb files for. */
+export function hugetlbSizes(dir: string): string[] {
   let names: string[] = [];
   try {
     names = readdirSync(dir);
   } catch {
     /* gone */
   }
-  for (const n of names.sort()) {
-    const size = /^hugetlb\.(\d+[KMGT]B)\.current$/.exec(n)?.[1];
-    if (!size) continue;
-    const used = readUint(dir, `hugetlb.${size}.rsvd.current`) ?? readUint(dir, `hugetlb.${size}.current`) ?? 0n;
-    const failcnt = parseKeyValues(readOptional(dir, `hugetlb.${size}.events`)).get('max') ?? 0n;
-    stats.hugetlb[size] = { ...nz('usage', used), failcnt };
-  }
-  return stats;
+  return names
+    .sort()
+    .map((n) => /^hugetlb\.(\d+[KMGT]B)\.current$/.exec(n)?.[1])
+    .filter((s): s is string => s !== undefined);
 }
 
 /** JSON with bigints as plain numbers (JSON.stringify refuses bigints; Node 20 has no JSON.rawJSON). */
