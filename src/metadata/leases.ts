@@ -2,8 +2,8 @@
 // (content blobs, ingests, snapshots) that keep the garbage collector off
 // them while a client works. Each lease is one record, [namespace, id],
 // with its labels and the resources it holds.
-import { alreadyExists, invalidArgument, notFound, wrap } from '../errdefs.js';
-import { validateIdentifier, validateLabels } from '../identifiers.js';
+import { alreadyExists, invalidArgument, notFound } from '../errdefs.js';
+import { validateLabels } from '../identifiers.js';
 import { parseFilters, mapField, stringField } from '../events/filters.js';
 import { namespaceRange, type MetadataDB } from './db.js';
 import type { NamespaceStore } from './namespaces.js';
@@ -53,11 +53,8 @@ export class LeaseStore {
   ) {}
 
   create(namespace: string, id: string, labels: Record<string, string> = {}): Lease {
-    try {
-      validateIdentifier(id);
-    } catch (e) {
-      throw wrap(e, 'lease.ID');
-    }
+    // containerd takes any non-empty id (ctr makes "<ns>-<base64url>", which is no identifier)
+    if (id === '') throw invalidArgument('lease id must be provided');
     validateLabels(labels, 'lease.Labels');
     const rec: StoredLease = { createdAt: new Date(), labels: { ...labels }, resources: [] };
     this.db.update(() => {
