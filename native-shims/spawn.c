@@ -1064,16 +1064,32 @@ static int op_sync(const union tsr_field *f)
 }
 
 /* CLONE_PARENT: the new process is a child of our parent (the runtime), which
- * can then wait for it; the intermediate (us) exits at once. */
+ * can then wait for it; the intermediate (us) exits at once. The new process
+ * waits on a pipe until we have sent its pid and exited: its own messages
+ * (READY) must not reach the runtime first, or the runtime would record our
+ * pid as the process's (a pid file naming a process that exits 0 at once). */
 static int op_fork(void)
 {
-	long pid = syscall(SYS_clone, (unsigned long)(CLONE_PARENT | SIGCHLD), 0UL, NULL, NULL, 0UL);
-	if (pid < 0)
+	int gate[2];
+	if (pipe2(gate, O_CLOEXEC) < 0)
 		return -1;
+	long pid = syscall(SYS_clone, (unsigned long)(CLONE_PARENT | SIGCHLD), 0UL, NULL, NULL, 0UL);
+	if (pid < 0) {
+		close_keep_errno(gate[0]);
+		close_keep_errno(gate[1]);
+		return -1;
+	}
 	if (pid > 0) {
 		send_msg(TSR_MSG_PID, g_op, 0, (int)pid);
-		_exit(0);
+		_exit(0); /* closes gate[1]: the child's read returns */
 	}
+	close(gate[1]);
+	char c;
+	ssize_t r;
+	do
+		r = read(gate[0], &c, 1);
+	while (r < 0 && errno == EINTR);
+	close(gate[0]);
 	return 0;
 }
 

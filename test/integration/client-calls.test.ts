@@ -3,6 +3,7 @@
 // test/compat has the engines themselves): runc's answers, down to exit
 // codes and the JSON log lines the shim turns into its error.
 import t from 'tap';
+import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeBundle } from '../helpers/bundle.js';
@@ -37,6 +38,36 @@ t.test('what clients call', { skip: needsRoot }, async (t) => {
     t.match(last['msg'], /^create shim1: op \d+ look up \/no\/such\/binary: ENOENT \(no such file or directory\)$/);
     t.ok(!Number.isNaN(Date.parse(String(last['time']))), 'time is RFC 3339');
     t.equal((await tsrunc(['delete', '--force', 'shim1'])).exitCode, 0);
+  });
+
+  t.test('exec --detach --pid-file names the process itself, also on a busy machine', async (t) => {
+    // The shim and conmon wait on the pid in the pid file for the exit status.
+    // The exec'd process comes from a fork inside the container's pid
+    // namespace; its READY once raced its parent's message with its pid, and
+    // under load the file named the parent (which exits 0 at once).
+    const b = makeBundle(['sleep', '100']);
+    t.equal((await tsrunc.detached(['run', '-d', '-b', b.dir, 'pidf1'])).exitCode, 0);
+    const burners = [0, 1, 2].map(() => spawn('sh', ['-c', 'while :; do :; done'], { stdio: 'ignore' }));
+    t.teardown(() => burners.forEach((p) => p.kill('SIGKILL')));
+    const wrong: string[] = [];
+    const one = async (i: number) => {
+      const pidFile = join(b.dir, `e${i}.pid`);
+      const e = await tsrunc.detached(['exec', '--detach', '--pid-file', pidFile, 'pidf1', 'sleep', '50']);
+      if (e.exitCode !== 0) return wrong.push(`exec ${i}: ${e.stderr}`);
+      const pid = readFileSync(pidFile, 'utf8');
+      let cmd = '';
+      try {
+        cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      } catch {
+        /* gone */
+      }
+      if (!cmd.startsWith('sleep\0')) wrong.push(`exec ${i}: pid ${pid} is ${JSON.stringify(cmd)}`);
+    };
+    // four at a time, on top of the burners
+    for (let round = 0; round < 10; round++) await Promise.all([0, 1, 2, 3].map((k) => one(round * 4 + k)));
+    burners.forEach((p) => p.kill('SIGKILL'));
+    t.same(wrong, [], 'every pid file names its sleep');
+    t.equal((await tsrunc(['delete', '--force', 'pidf1'])).exitCode, 0);
   });
 
   t.test('the shim\'s exec: --process F --detach --pid-file P, then ps --format json', async (t) => {
