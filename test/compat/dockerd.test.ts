@@ -4,7 +4,7 @@
 // errors. Everything lives under a temp dir (data-root, exec-root, sockets);
 // the host flags are the ones this VM needs (no iptables, no bridge).
 import t from 'tap';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { busybox } from '../helpers/bundle.js';
 import {
   busyboxRootfs,
@@ -21,6 +21,9 @@ import {
   which,
   type Containerd,
 } from '../helpers/lab.js';
+import { readMountInfo } from '../../src/linux/mountinfo.js';
+import { cgroupLayout } from '../../src/runtime/cgroups/mode.js';
+import { v1Hierarchies } from '../../src/runtime/cgroups/v1.js';
 
 const IMAGE = 'tsrunc-busybox:latest';
 const skip =
@@ -28,6 +31,8 @@ const skip =
   (busybox() ? false : 'busybox-static is not installed (apt-get install busybox-static)');
 // The client that comes with dockerd 20.10 (a newer one elsewhere on PATH talks to it too).
 const DOCKER = which('/usr/bin/docker', 'docker')!;
+const mounts = readMountInfo();
+const hybridPids = cgroupLayout(mounts).mode === 'hybrid' && v1Hierarchies(mounts).some((h) => h.controllers.includes('pids'));
 
 t.test('dockerd 20.10 with tsrunc as an added runtime', { skip }, async (t) => {
   const lab = new Lab('docker');
@@ -88,6 +93,12 @@ t.test('dockerd 20.10 with tsrunc as an added runtime', { skip }, async (t) => {
     t.equal(top.exitCode, 0, said(top, 'top'));
     t.match(top.stdout, new RegExp(`^root\\s+${pid}\\s.*sleep 1000$`, 'm'), 'top lists the init by its host pid');
 
+    const stats = await docker(['stats', '--no-stream', '--format', '{{.PIDs}}', 'd1']);
+    t.equal(stats.stdout, '1', 'stats: the shim reads the cgroups tsrunc put the container in');
+    const up = await docker(['update', '--memory', '64m', '--memory-swap', '128m', '--pids-limit', '50', 'd1']);
+    t.equal(up.exitCode, 0, said(up, 'update: runc update --resources - on stdin'));
+    if (hybridPids) t.equal(readFileSync(`/sys/fs/cgroup/pids/docker/${id}/pids.max`, 'utf8').trim(), '50', 'the new pids limit, in the v1 hierarchy on this hybrid host');
+
     t.equal((await docker(['pause', 'd1'])).exitCode, 0);
     t.equal(await inspect('d1', '{{.State.Status}}'), 'paused');
     t.equal((await docker(['unpause', 'd1'])).exitCode, 0);
@@ -103,9 +114,17 @@ t.test('dockerd 20.10 with tsrunc as an added runtime', { skip }, async (t) => {
     t.equal((await docker(['rm', 'd1'])).exitCode, 0);
 
     const c = callsFor(id);
-    for (const re of [/ start [0-9a-f]+$/, / exec --process \S+ --detach --pid-file \S+ [0-9a-f]+$/, / exec --process \S+ --console-socket \S+ --detach --pid-file \S+/, / ps --format json /, / pause /, / resume /, / kill [0-9a-f]+ 15$/, / kill [0-9a-f]+ 9$/, / delete [0-9a-f]+$/]) {
+    for (const re of [/ update --resources - [0-9a-f]+$/, / start [0-9a-f]+$/, / exec --process \S+ --detach --pid-file \S+ [0-9a-f]+$/, / exec --process \S+ --console-socket \S+ --detach --pid-file \S+/, / ps --format json /, / pause /, / resume /, / kill [0-9a-f]+ 15$/, / kill [0-9a-f]+ 9$/, / delete [0-9a-f]+$/]) {
       t.ok(c.some((l) => re.test(l)), `docker's shim called ${re.source}`);
     }
+  });
+
+  t.test('a memory limit: the OOM kill is reported (OOMKilled, 137)', async (t) => {
+    const r = await docker(dockerRun('-d', '--name', 'd2', '-m', '32m', '--memory-swap', '32m', IMAGE, 'sh', '-c', 'x=a; while true; do x="$x$x"; done'));
+    t.equal(r.exitCode, 0, said(r, 'run -d -m 32m'));
+    t.equal((await docker(['wait', 'd2'])).stdout, '137');
+    t.equal(await inspect('d2', '{{.State.OOMKilled}}'), 'true');
+    t.equal((await docker(['rm', 'd2'])).exitCode, 0);
   });
 
   t.test('run -t: a terminal', async (t) => {

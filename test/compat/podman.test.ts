@@ -87,6 +87,9 @@ t.test('podman 4.3 with --runtime tsrunc', { skip }, async (t) => {
       t.equal(existsSync(pidsMax) && readFileSync(pidsMax, 'utf8').trim(), '2048', "podman's default pids limit, in the v1 pids hierarchy as runc puts it");
     }
 
+    const stats = await podman(['stats', '--no-stream', '--format', '{{.PIDs}}', 'p1']);
+    t.equal(stats.stdout, '1', 'stats: podman reads the cgroups tsrunc put the container in');
+
     t.equal((await podman(['pause', 'p1'])).exitCode, 0);
     t.equal((await podman(['inspect', '-f', '{{.State.Status}}', 'p1'])).stdout, 'paused');
     t.equal((await podman(['unpause', 'p1'])).exitCode, 0);
