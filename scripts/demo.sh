@@ -16,7 +16,7 @@ if ! command -v busybox >/dev/null || ! command -v make >/dev/null || ! command 
   apt-get update -q
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends busybox-static gcc make libc6-dev
 fi
-[ -f dist/tsrunc.cjs ] && [ -f native-shims/build/libtsrunc.so ] || npm ci --no-audit --no-fund
+[ -f dist/tsrunc.cjs ] && [ -f native-shims/build/libtsrunc.so ] || npm install --no-audit --no-fund
 
 B=${DEMO_BUNDLE:-/tmp/tsrunc-demo}
 rm -rf "$B"
