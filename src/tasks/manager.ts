@@ -118,6 +118,8 @@ function statusOf(e: unknown): ErrdefsError {
 
 export class TaskManager {
   private tasks = new Map<string, Task>();
+  /** events restore() found, until releaseRestored() */
+  private held: (() => void)[] | undefined;
   constructor(private readonly o: TaskManagerOptions) {}
 
   private runtimeRoot(ns: string): string {
@@ -229,16 +231,35 @@ export class TaskManager {
     let execId: string | undefined;
     if (p.name === INIT) execId = '';
     else if (p.name.startsWith('exec/')) execId = p.name.slice(5);
-    if (execId !== undefined && !p.acked) {
-      this.o.publish(namespace, { type: 'TaskExit', topic: '/tasks/exit', containerId: id, id: execId === '' ? id : execId, pid: p.pid, exitStatus: exit.status, exitedAt: exit.exitedAt });
-    }
-    try {
-      if (!p.acked) t.shim.ack(p.name);
-    } catch (e) {
-      this.o.log.warn(`task ${namespace}/${id}: ${(e as Error).message}`);
+    if (!p.acked) {
+      const publish = () => {
+        if (execId !== undefined) {
+          this.o.publish(namespace, { type: 'TaskExit', topic: '/tasks/exit', containerId: id, id: execId === '' ? id : execId, pid: p.pid, exitStatus: exit.status, exitedAt: exit.exitedAt });
+        }
+        // Acknowledged once published: a daemon that dies before then reports it again.
+        try {
+          if (this.tasks.get(key(namespace, id)) === t) t.shim.ack(p.name);
+        } catch (e) {
+          this.o.log.warn(`task ${namespace}/${id}: ${(e as Error).message}`);
+        }
+      };
+      if (this.held) this.held.push(publish);
+      else publish();
     }
     for (const w of t.waiters.get(p.name) ?? []) w(exit);
     t.waiters.delete(p.name);
+  }
+
+  /**
+   * Publishes what restore() found (exits while the daemon was down, tasks
+   * whose shim died). Called a moment after the daemon serves, so that its
+   * clients can subscribe again first, as containerd's shims retry their
+   * publishing until containerd is back.
+   */
+  releaseRestored(): void {
+    const held = this.held ?? [];
+    this.held = undefined;
+    for (const publish of held) publish();
   }
 
   /** The shim died (kill -9): as containerd, the container is killed and the task reported gone. */
@@ -550,6 +571,7 @@ export class TaskManager {
    * container is cleaned up as containerd does (TaskExit, TaskDelete).
    */
   restore(): void {
+    this.held = [];
     const base = join(this.o.stateDir, 'tasks');
     if (!existsSync(base)) return;
     for (const ns of readdirSync(base)) {
@@ -602,8 +624,12 @@ export class TaskManager {
     }
     rmSync(dir, { recursive: true, force: true });
     if (rec) {
-      this.o.publish(ns, { type: 'TaskExit', topic: '/tasks/exit', containerId: id, id, pid: rec.pid, exitStatus: exit.status, exitedAt: exit.exitedAt });
-      this.o.publish(ns, { type: 'TaskDelete', topic: '/tasks/delete', containerId: id, id: '', pid: rec.pid, exitStatus: exit.status, exitedAt: exit.exitedAt });
+      const publish = () => {
+        this.o.publish(ns, { type: 'TaskExit', topic: '/tasks/exit', containerId: id, id, pid: rec.pid, exitStatus: exit.status, exitedAt: exit.exitedAt });
+        this.o.publish(ns, { type: 'TaskDelete', topic: '/tasks/delete', containerId: id, id: '', pid: rec.pid, exitStatus: exit.status, exitedAt: exit.exitedAt });
+      };
+      if (this.held) this.held.push(publish);
+      else publish();
     }
   }
 

@@ -229,6 +229,8 @@ t.test('tasks', { skip: needsRoot }, async (t) => {
     const tm2 = new TaskManager({ stateDir: e.state, publish: (ns, ev) => events.push({ ns, e: ev }), log: silent });
     e.tm = tm2;
     tm2.restore();
+    t.same(events, [], 'nothing is published before releaseRestored');
+    tm2.releaseRestored();
     t.same(
       tm2
         .list('test')

@@ -30,6 +30,8 @@ import { cgroupMetrics } from '../../tasks/metrics.js';
 import type { RootfsMount } from '../../tasks/rootfs.js';
 import { defineService, GRPC_PLUGIN } from '../service.js';
 
+const RESTORED_EVENTS_DELAY_MS = 1000;
+
 const STATUS: Record<TaskStatus, Status> = {
   created: Status.CREATED,
   running: Status.RUNNING,
@@ -130,7 +132,13 @@ export default defineService({
     setChildSubreaper();
     const tm = new TaskManager({ stateDir: config.state, publish: (ns, e) => publishTaskEvent(events, ns, e), log });
     tm.restore();
-    onStop(() => tm.detachAll());
+    // Exits found at restore go out once clients had a moment to subscribe again.
+    const release = setTimeout(() => tm.releaseRestored(), RESTORED_EVENTS_DELAY_MS);
+    release.unref();
+    onStop(() => {
+      clearTimeout(release);
+      tm.detachAll();
+    });
 
     return {
       create(req, ctx) {
