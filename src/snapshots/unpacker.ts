@@ -1,0 +1,81 @@
+// One layer blob -> one committed snapshot named by its chain ID, as
+// containerd's unpacker does it: prepare an active snapshot on the parent
+// chain ID (key "extract-<time>-<random> <chainID>"), write the layer into
+// its upper dir with overlay whiteouts, commit it as the chain ID. On any
+// failure (corrupt archive, disk full, hostile member) the active snapshot
+// and everything written into it are removed. If another unpack committed
+// the same chain ID first, ours is dropped and theirs reused.
+import { randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import type { Readable } from 'node:stream';
+import { isAlreadyExists, wrap } from '../errdefs.js';
+import { applyLayer, type LayerResult } from '../archive/layer.js';
+import type { OverlaySnapshotter } from './overlay.js';
+
+export const LABEL_SNAPSHOT_REF = 'containerd.io/snapshot.ref';
+
+export interface UnpackLayerOptions {
+  namespace: string;
+  /** the committed snapshot below (chain ID of the layers under this one); none for the first layer */
+  parentChainId: string | undefined;
+  chainId: string;
+  /** the compressed blob on disk (the content store's blob path) ... */
+  blobPath?: string;
+  /** ... or a stream of it */
+  blob?: Readable;
+  mediaType: string;
+  /** the lease that holds the new snapshot */
+  lease: string | undefined;
+  /** checked before commit when given */
+  expectedDiffId?: string | undefined;
+  signal?: AbortSignal | undefined;
+}
+
+export interface UnpackLayerResult {
+  diffId: string;
+  /** uncompressed bytes */
+  size: number;
+  /** another unpack committed the chain ID first: this one was dropped */
+  reused: boolean;
+}
+
+/** Layer unpacking bound to one snapshotter (what images/pull takes as its Unpacker). */
+export class LayerUnpacker {
+  constructor(private readonly sn: OverlaySnapshotter) {}
+
+  get snapshotter(): string {
+    return this.sn.name;
+  }
+
+  exists(namespace: string, key: string): Promise<boolean> {
+    return this.sn.exists(namespace, key);
+  }
+
+  async unpackLayer(o: UnpackLayerOptions): Promise<UnpackLayerResult> {
+    const { namespace, chainId } = o;
+    const key = `extract-${Date.now()}${randomBytes(4).toString('hex')} ${chainId}`;
+    const labels = { [LABEL_SNAPSHOT_REF]: chainId };
+    this.sn.prepare(namespace, key, o.parentChainId ?? '', { labels, lease: o.lease });
+    let r: LayerResult;
+    try {
+      const { upper, parents } = this.sn.resolveDirs(namespace, key);
+      const blob = o.blob ?? createReadStream(o.blobPath ?? '', { highWaterMark: 1 << 20 });
+      r = await applyLayer(blob, o.mediaType, { root: upper, whiteouts: 'overlay', parents }, { expectedDiffId: o.expectedDiffId, signal: o.signal });
+    } catch (e) {
+      await this.drop(namespace, key, o.lease);
+      throw wrap(e, `unpack layer ${chainId}`);
+    }
+    try {
+      this.sn.commit(namespace, chainId, key, { labels, lease: o.lease });
+      return { diffId: r.diffId, size: r.size, reused: false };
+    } catch (e) {
+      await this.drop(namespace, key, o.lease);
+      if (isAlreadyExists(e)) return { diffId: r.diffId, size: r.size, reused: true };
+      throw e;
+    }
+  }
+
+  private async drop(namespace: string, key: string, lease: string | undefined): Promise<void> {
+    await this.sn.remove(namespace, key, lease);
+  }
+}
