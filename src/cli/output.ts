@@ -3,8 +3,8 @@
 // shares with us); it also costs start-up time.
 import { writeSync } from 'node:fs';
 
-function writeAll(fd: number, text: string): void {
-  const buf = Buffer.from(text);
+function writeAll(fd: number, text: string | Uint8Array): void {
+  const buf = typeof text === 'string' ? Buffer.from(text) : text;
   let off = 0;
   while (off < buf.length) {
     try {
@@ -18,5 +18,5 @@ function writeAll(fd: number, text: string): void {
   }
 }
 
-export const out = (text: string): void => writeAll(1, text);
-export const err = (text: string): void => writeAll(2, text);
+export const out = (text: string | Uint8Array): void => writeAll(1, text);
+export const err = (text: string | Uint8Array): void => writeAll(2, text);

@@ -5,7 +5,7 @@ import { waitpidNoHang, type WaitResult } from '../linux/libc.js';
 // Everything a terminal or supervisor may send; Node cannot catch SIGKILL or
 // SIGSTOP, owns SIGUSR1 (inspector) and the fault signals, and needs SIGPROF
 // (profiler) and SIGTRAP (debugger) for itself.
-const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR2', 'SIGALRM', 'SIGPIPE', 'SIGCONT', 'SIGTSTP', 'SIGTTIN', 'SIGTTOU', 'SIGPWR', 'SIGVTALRM', 'SIGXCPU', 'SIGXFSZ'];
+export const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR2', 'SIGALRM', 'SIGPIPE', 'SIGCONT', 'SIGTSTP', 'SIGTTIN', 'SIGTTOU', 'SIGPWR', 'SIGVTALRM', 'SIGXCPU', 'SIGXFSZ'];
 
 export interface Supervision {
   /** the init's exit: its code, or 128 + signal */

@@ -13,6 +13,16 @@ export async function dial(g: Globals): Promise<Connection> {
   return conn;
 }
 
+/** Connects, runs `fn`, closes. */
+export async function withConn<T>(g: Globals, fn: (conn: Connection) => Promise<T>): Promise<T> {
+  const conn = await dial(g);
+  try {
+    return await fn(conn);
+  } finally {
+    conn.close();
+  }
+}
+
 /** Columns padded to the widest cell plus 3 spaces, as docker prints tables. */
 export function table(rows: string[][]): string {
   const widths = rows[0]!.map((_, col) => Math.max(...rows.map((r) => (r[col] ?? '').length)) + 3);

@@ -15,8 +15,7 @@ interface GlobalOpts {
   namespace: string;
 }
 
-
-function messageOf(e: unknown): string {
+export function messageOf(e: unknown): string {
   const details = (e as { details?: unknown })?.details;
   if (typeof details === 'string' && details) return details;
   return e instanceof Error ? e.message : String(e);
@@ -33,7 +32,8 @@ function verb(load: () => Promise<object>, name = 'default') {
       process.exitCode = typeof code === 'number' ? code : 0;
     } catch (e) {
       err(`tsrctl: ${messageOf(e)}\n`);
-      process.exitCode = 1;
+      const code = (e as { exitCode?: unknown })?.exitCode;
+      process.exitCode = typeof code === 'number' ? code : 1;
     }
   };
 }
@@ -46,6 +46,7 @@ export async function main(argv: string[]): Promise<number> {
     .addOption(new Option('-a, --address <path>', 'address of the daemon socket').env('TSRUND_ADDRESS').default(DEFAULT_ADDRESS))
     .addOption(new Option('-n, --namespace <name>', 'namespace to work in').env('TSRUND_NAMESPACE').default('default'))
     .configureOutput({ writeOut: out, writeErr: err })
+    .enablePositionalOptions() // options after `run ID` / `exec ID` belong to the command
     .showHelpAfterError();
 
   program
@@ -96,6 +97,97 @@ export async function main(argv: string[]): Promise<number> {
     .description('remove containers')
     .argument('<ids...>')
     .action(verb(() => import('./containers.js'), 'remove'));
+
+  const collect = (v: string, prev: string[]): string[] => [...prev, v];
+  const tasks = program.command('tasks').alias('task').alias('t').description('manage tasks (the running side of containers)').enablePositionalOptions();
+  tasks
+    .command('ls')
+    .alias('list')
+    .description('list tasks')
+    .addOption(formatOption())
+    .option('-q, --quiet', 'print only the ids')
+    .action(verb(() => import('./tasks.js'), 'list'));
+  tasks
+    .command('start')
+    .description("start a created task, or a new task for a container (attached: its output, its exit status)")
+    .argument('<id>')
+    .option('-d, --detach', 'start it and return')
+    .option('-i, --interactive', 'our stdin to the task')
+    .action(verb(() => import('./tasks.js'), 'start'));
+  tasks
+    .command('kill')
+    .description('signal a task (default SIGTERM)')
+    .argument('<id>')
+    .option('-s, --signal <signal>', 'signal name or number (TERM, SIGKILL, 9)', 'SIGTERM')
+    .option('-a, --all', 'signal every process of the task')
+    .option('--exec-id <id>', 'signal this exec process instead of the init')
+    .action(verb(() => import('./tasks.js'), 'kill'));
+  tasks
+    .command('wait')
+    .description('wait for a task (or --exec-id process) to exit; prints its status and exits with it')
+    .argument('<id>')
+    .option('--exec-id <id>', 'wait for this exec process')
+    .addOption(formatOption())
+    .action(verb(() => import('./tasks.js'), 'wait'));
+  tasks
+    .command('ps')
+    .description("list a task's processes (host pids, exec ids)")
+    .argument('<id>')
+    .addOption(formatOption())
+    .option('-q, --quiet', 'print only the pids')
+    .action(verb(() => import('./tasks.js'), 'ps'));
+  tasks
+    .command('exec')
+    .description('run another process in a task (attached: its output, its exit status)')
+    .argument('<id>')
+    .argument('<args...>', 'command and arguments')
+    .option('--exec-id <id>', 'id of the new process (default: random)')
+    .option('-t, --tty', 'allocate a terminal')
+    .option('-i, --interactive', 'our stdin to the process')
+    .option('-d, --detach', 'start it and return')
+    .option('--cwd <dir>', 'working directory in the container')
+    .option('-e, --env <KEY=VALUE>', 'set an environment variable (KEY alone: our value)', collect, [])
+    .option('-u, --user <user>', 'uid[:gid] or name[:group]')
+    .passThroughOptions()
+    .action(verb(() => import('./exec.js')));
+  tasks
+    .command('pause')
+    .description('freeze every process of a task')
+    .argument('<id>')
+    .action(verb(() => import('./tasks.js'), 'pause'));
+  tasks
+    .command('resume')
+    .description('thaw a paused task')
+    .argument('<id>')
+    .action(verb(() => import('./tasks.js'), 'resume'));
+  tasks
+    .command('rm')
+    .alias('remove')
+    .alias('delete')
+    .description('delete stopped tasks (the containers stay)')
+    .argument('<ids...>')
+    .option('-f, --force', 'kill running tasks first')
+    .option('--exec-id <id>', 'delete this exec process instead')
+    .action(verb(() => import('./tasks.js'), 'remove'));
+
+  program
+    .command('run')
+    .description('create and run a container: tsrctl run [flags] --rootfs DIR ID COMMAND [ARG...]')
+    .argument('<id>')
+    .argument('[args...]', 'command and arguments')
+    .option('--rm', 'remove the task and container after the exit')
+    .option('-d, --detach', 'start it, print its id and return')
+    .option('-t, --tty', 'allocate a terminal')
+    .option('-i, --interactive', 'our stdin to the container')
+    .option('--rootfs <dir>', 'root filesystem directory')
+    .option('--read-only', 'mount the root filesystem read-only')
+    .option('-e, --env <KEY=VALUE>', 'set an environment variable (KEY alone: our value)', collect, [])
+    .option('--cwd <dir>', 'working directory in the container')
+    .option('-u, --user <user>', 'uid[:gid] or name[:group] (names from the rootfs /etc/passwd)')
+    .option('--hostname <name>', 'hostname (default: the id)')
+    .option('-l, --label <KEY=VALUE>', 'container label', collect, [])
+    .passThroughOptions()
+    .action(verb(() => import('./run.js')));
 
   program
     .command('events')
