@@ -11,6 +11,7 @@
 // ErrdefsErrors become gRPC statuses as containerd's errdefs.ToGRPC maps
 // them; other errors become UNKNOWN with their message. Methods without a
 // handler answer UNIMPLEMENTED.
+import type { Readable } from 'node:stream';
 import * as grpc from '@grpc/grpc-js';
 import { create, fromBinary, isMessage, toBinary, type DescMessage, type DescMethod, type DescService, type MessageInitShape, type MessageShape } from '@bufbuild/protobuf';
 import { ErrdefsError, failedPrecondition, wrap, type ErrClass } from '../errdefs.js';
@@ -155,6 +156,15 @@ export function methodDefinition(method: DescMethod): grpc.MethodDefinition<unkn
 }
 
 /** Waits until a writable can take more, or the call ends. */
+/**
+ * The requests of a client or bidi stream. Node's own async iterator of a
+ * Readable destroys the stream when it reaches the end, which would drop
+ * the call's answer after the client half-closes; this one leaves it open.
+ */
+function requests(call: Readable): AsyncIterable<unknown> {
+  return { [Symbol.asyncIterator]: () => call.iterator({ destroyOnReturn: false }) };
+}
+
 function drained(stream: NodeJS.EventEmitter, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     const done = (): void => {
@@ -212,7 +222,7 @@ export function serviceDefinition<S extends DescService>(
         handlers[method.name] = ((call: grpc.ServerReadableStream<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
           const ctx = callContext(path, call, opts.signal);
           Promise.resolve()
-            .then(() => fn(call as AsyncIterable<unknown>, ctx))
+            .then(() => fn(requests(call), ctx))
             .then(
               (res) => callback(null, res),
               (err: unknown) => callback(fail(path, err)),
@@ -225,7 +235,7 @@ export function serviceDefinition<S extends DescService>(
       case 'bidi_streaming':
         handlers[method.name] = ((call: grpc.ServerWritableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>) => {
           const ctx = callContext(path, call, opts.signal);
-          const input = method.methodKind === 'bidi_streaming' ? (call as AsyncIterable<unknown>) : (call as grpc.ServerWritableStream<unknown, unknown>).request;
+          const input = method.methodKind === 'bidi_streaming' ? requests(call as grpc.ServerDuplexStream<unknown, unknown>) : (call as grpc.ServerWritableStream<unknown, unknown>).request;
           void (async () => {
             try {
               const out = fn(input, ctx) as AsyncIterable<unknown>;

@@ -9,6 +9,8 @@ import { dirname, join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { EventBus } from '../events/bus.js';
 import { openMetadata, type Metadata } from '../metadata/index.js';
+import { ContentStore } from '../content/store.js';
+import { GarbageCollector, type CollectableSnapshotter } from '../metadata/gc.js';
 import type { DaemonConfig } from './config.js';
 import { addService } from './grpc.js';
 import type { Logger } from './log.js';
@@ -39,10 +41,13 @@ export async function startDaemon(config: DaemonConfig, log: Logger, modules: re
   const uuid = loadUUID(config.root);
   const metadata = openMetadata(config.root);
   const events = new EventBus();
+  const content = new ContentStore(join(config.root, 'content'), metadata);
+  const snapshotters = new Map<string, CollectableSnapshotter>();
+  const gc = new GarbageCollector({ metadata, content, snapshotters: () => snapshotters, log });
   const stopping = new AbortController();
   const server = new grpc.Server({ 'grpc.max_receive_message_length': MAX_MESSAGE, 'grpc.max_send_message_length': MAX_MESSAGE });
 
-  const stopHooks: Array<() => void | Promise<void>> = [];
+  const stopHooks: Array<() => void | Promise<void>> = [() => gc.stop()];
   try {
     const served: string[] = [];
     const plugins: PluginInfo[] = [...CORE_PLUGINS];
@@ -51,6 +56,8 @@ export async function startDaemon(config: DaemonConfig, log: Logger, modules: re
       log,
       metadata,
       events,
+      content,
+      gc,
       uuid,
       plugins: () => plugins.map((p) => ({ ...p })),
       serviceNames: () => [...served],

@@ -4,6 +4,8 @@
 import type { DescService } from '@bufbuild/protobuf';
 import type { Metadata } from '../metadata/index.js';
 import type { EventBus } from '../events/bus.js';
+import type { ContentStore } from '../content/store.js';
+import type { GarbageCollector } from '../metadata/gc.js';
 import type { DaemonConfig } from './config.js';
 import type { Logger } from './log.js';
 import type { ServiceImpl } from './grpc.js';
@@ -27,6 +29,10 @@ export interface ServiceDeps {
   readonly metadata: Metadata;
   /** publish events here; Events.Subscribe reads from it */
   readonly events: EventBus;
+  /** blobs by digest under <root>/content, namespaced records in metadata */
+  readonly content: ContentStore;
+  /** the garbage collector: collect() (sync deletes), schedule() (others) */
+  readonly gc: GarbageCollector;
   /** the daemon's uuid (stable under the same --root) */
   readonly uuid: string;
   /** every plugin the daemon provides (services and internal parts) */

@@ -4,17 +4,20 @@ import { MetadataDB } from './db.js';
 import { NamespaceStore } from './namespaces.js';
 import { ContainerStore } from './containers.js';
 import { LeaseStore } from './leases.js';
+import { ImageStore } from './images.js';
 
 export { MetadataDB } from './db.js';
 export { NamespaceStore, type Namespace } from './namespaces.js';
 export { ContainerStore, type ContainerRecord, type ContainerInput, type AnyValue } from './containers.js';
 export { LeaseStore, type Lease, type LeaseResource } from './leases.js';
+export { ImageStore, type ImageRecord, type ImageInput, type Descriptor } from './images.js';
 
 export interface Metadata {
   readonly db: MetadataDB;
   readonly namespaces: NamespaceStore;
   readonly containers: ContainerStore;
   readonly leases: LeaseStore;
+  readonly images: ImageStore;
   close(): Promise<void>;
 }
 
@@ -27,6 +30,7 @@ export function openMetadata(root: string): Metadata {
     namespaces,
     containers: new ContainerStore(db),
     leases: new LeaseStore(db, namespaces),
+    images: new ImageStore(db, namespaces),
     close: () => db.close(),
   };
 }

@@ -10,5 +10,7 @@ import containers from './containers.js';
 import events from './events.js';
 import tasks from './tasks.js';
 import leases from './leases.js';
+import content from './content.js';
+import images from './images.js';
 
-export const SERVICE_MODULES: readonly ServiceModule[] = [health, version, introspection, namespaces, containers, events, tasks, leases] as ServiceModule[];
+export const SERVICE_MODULES: readonly ServiceModule[] = [health, version, introspection, namespaces, containers, events, tasks, leases, content, images] as ServiceModule[];

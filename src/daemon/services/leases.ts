@@ -11,7 +11,7 @@ const leaseMessage = (l: Lease) => ({ id: l.id, createdAt: timestampFromDate(l.c
 export default defineService({
   service: Leases,
   plugin: { type: GRPC_PLUGIN, id: 'leases', requires: ['io.containerd.lease.v1'] },
-  create({ metadata }) {
+  create({ metadata, gc }) {
     const store = metadata.leases;
     const resource = (r: { id: string; type: string } | undefined) => {
       if (!r) throw invalidArgument('resource must be set');
@@ -21,8 +21,10 @@ export default defineService({
       create(req, ctx) {
         return { lease: leaseMessage(store.create(ctx.requireNamespace(), req.id, req.labels)) };
       },
-      delete(req, ctx) {
+      async delete(req, ctx) {
         store.delete(ctx.requireNamespace(), req.id);
+        if (req.sync) await gc.collect();
+        else gc.schedule();
         return {};
       },
       list(req, ctx) {
