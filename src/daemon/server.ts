@@ -10,7 +10,9 @@ import * as grpc from '@grpc/grpc-js';
 import { EventBus } from '../events/bus.js';
 import { openMetadata, type Metadata } from '../metadata/index.js';
 import { ContentStore } from '../content/store.js';
-import { GarbageCollector, type CollectableSnapshotter } from '../metadata/gc.js';
+import { GarbageCollector } from '../metadata/gc.js';
+import { OverlaySnapshotter } from '../snapshots/overlay.js';
+import { LayerUnpacker } from '../snapshots/unpacker.js';
 import type { DaemonConfig } from './config.js';
 import { addService } from './grpc.js';
 import type { Logger } from './log.js';
@@ -24,6 +26,8 @@ const MAX_MESSAGE = 16 << 20;
 const CORE_PLUGINS: PluginInfo[] = [
   { type: 'io.containerd.metadata.v1', id: 'lmdb' },
   { type: 'io.containerd.event.v1', id: 'exchange' },
+  { type: 'io.containerd.snapshotter.v1', id: 'overlayfs' },
+  { type: 'io.containerd.differ.v1', id: 'walking' },
 ];
 
 export interface Daemon {
@@ -42,7 +46,8 @@ export async function startDaemon(config: DaemonConfig, log: Logger, modules: re
   const metadata = openMetadata(config.root);
   const events = new EventBus();
   const content = new ContentStore(join(config.root, 'content'), metadata);
-  const snapshotters = new Map<string, CollectableSnapshotter>();
+  const overlay = OverlaySnapshotter.open(config.root, metadata);
+  const snapshotters = new Map<string, OverlaySnapshotter>([[overlay.name, overlay]]);
   const gc = new GarbageCollector({ metadata, content, snapshotters: () => snapshotters, log });
   const stopping = new AbortController();
   const server = new grpc.Server({ 'grpc.max_receive_message_length': MAX_MESSAGE, 'grpc.max_send_message_length': MAX_MESSAGE });
@@ -58,6 +63,11 @@ export async function startDaemon(config: DaemonConfig, log: Logger, modules: re
       events,
       content,
       gc,
+      snapshotters,
+      unpacker: (name) => {
+        const sn = snapshotters.get(name);
+        return sn ? new LayerUnpacker(sn) : undefined;
+      },
       uuid,
       plugins: () => plugins.map((p) => ({ ...p })),
       serviceNames: () => [...served],

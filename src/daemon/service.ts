@@ -6,6 +6,8 @@ import type { Metadata } from '../metadata/index.js';
 import type { EventBus } from '../events/bus.js';
 import type { ContentStore } from '../content/store.js';
 import type { GarbageCollector } from '../metadata/gc.js';
+import type { OverlaySnapshotter } from '../snapshots/overlay.js';
+import type { LayerUnpacker } from '../snapshots/unpacker.js';
 import type { DaemonConfig } from './config.js';
 import type { Logger } from './log.js';
 import type { ServiceImpl } from './grpc.js';
@@ -33,6 +35,10 @@ export interface ServiceDeps {
   readonly content: ContentStore;
   /** the garbage collector: collect() (sync deletes), schedule() (others) */
   readonly gc: GarbageCollector;
+  /** the snapshotters by name (containerd's "overlayfs") */
+  readonly snapshotters: ReadonlyMap<string, OverlaySnapshotter>;
+  /** unpacks layer blobs into committed snapshots of the named snapshotter; undefined for an unknown name */
+  unpacker(snapshotter: string): LayerUnpacker | undefined;
   /** the daemon's uuid (stable under the same --root) */
   readonly uuid: string;
   /** every plugin the daemon provides (services and internal parts) */

@@ -81,16 +81,16 @@ t.test('overlayfs snapshotter', { skip: needsRoot }, async (t) => {
 
   t.test("containerd's rules and errors; refused calls leave no directory", async (t) => {
     const before = dirs();
-    t.throws(() => sn.prepare(NS, 'c1', ''), { errClass: 'already exists' });
+    t.throws(() => sn.prepare(NS, 'c1', ''), { name: 'ErrdefsError', errClass: 'already exists' });
     t.throws(() => sn.prepare(NS, 'x', 'nope'), { errClass: 'not found', message: /parent snapshot nope does not exist/ });
     sn.prepare(NS, 'act', 'c2');
     t.throws(() => sn.prepare(NS, 'y', 'act'), { errClass: 'invalid argument', message: /parent "act" is not committed snapshot/ });
-    t.throws(() => sn.prepare(NS, '', ''), { errClass: 'invalid argument' });
+    t.throws(() => sn.prepare(NS, '', ''), { name: 'ErrdefsError', errClass: 'invalid argument' });
     t.throws(() => sn.commit(NS, 'c3', 'c2'), { errClass: 'failed precondition', message: /is not active/ });
-    t.throws(() => sn.commit(NS, 'c1', 'act'), { errClass: 'already exists' });
-    t.throws(() => sn.mounts(NS, 'nope'), { errClass: 'not found' });
+    t.throws(() => sn.commit(NS, 'c1', 'act'), { name: 'ErrdefsError', errClass: 'already exists' });
+    t.throws(() => sn.mounts(NS, 'nope'), { name: 'ErrdefsError', errClass: 'not found' });
     await t.rejects(sn.remove(NS, 'c1'), { errClass: 'failed precondition', message: /cannot remove snapshot with child/ });
-    await t.rejects(sn.remove(NS, 'nope'), { errClass: 'not found' });
+    await t.rejects(sn.remove(NS, 'nope'), { name: 'ErrdefsError', errClass: 'not found' });
     t.same(dirs(), [...before, String(sn.resolveDirs(NS, 'act').snapshot.id)].sort(), 'only the one prepared snapshot got a directory');
     await sn.remove(NS, 'act');
     t.same(dirs(), before, 'remove takes the directory');
@@ -103,7 +103,7 @@ t.test('overlayfs snapshotter', { skip: needsRoot }, async (t) => {
     t.same([info.name, info.parent, info.kind], ['c2', 'c1', 'committed']);
     t.same(sn.update(NS, 'c2', { team: 'a', env: 'x' }).labels, { team: 'a', env: 'x' });
     t.same(sn.update(NS, 'c2', { env: '' }, ['labels.env']).labels, { team: 'a' }, 'labels.<key> with an empty value removes it');
-    t.throws(() => sn.update(NS, 'c2', {}, ['parent']), { errClass: 'invalid argument' });
+    t.throws(() => sn.update(NS, 'c2', {}, ['parent']), { name: 'ErrdefsError', errClass: 'invalid argument' });
     sn.prepare(NS, 'work', 'c2', { labels: { role: 'rootfs' } });
     t.same((await sn.list(NS)).map((s) => s.name), ['c1', 'c2', 'work']);
     t.same((await sn.list(NS, ['kind==active'])).map((s) => s.name), ['work']);
@@ -127,9 +127,9 @@ t.test('overlayfs snapshotter', { skip: needsRoot }, async (t) => {
     sn.commit(NS, 'c4', 'leased', { lease: 'L1' });
     t.same(meta.leases.listResources(NS, 'L1'), [{ id: 'c4', type: 'snapshots/overlayfs' }]);
     const before = dirs();
-    t.throws(() => sn.prepare(NS, 'nolease', 'c4', { lease: 'missing' }), { errClass: 'not found' });
+    t.throws(() => sn.prepare(NS, 'nolease', 'c4', { lease: 'missing' }), { name: 'ErrdefsError', errClass: 'not found' });
     t.same(dirs(), before, 'a refused lease leaves no snapshot');
-    t.throws(() => sn.stat(NS, 'nolease'), { errClass: 'not found' });
+    t.throws(() => sn.stat(NS, 'nolease'), { name: 'ErrdefsError', errClass: 'not found' });
   });
 
   t.test('cleanup removes directories no record names', async (t) => {

@@ -12,5 +12,7 @@ import tasks from './tasks.js';
 import leases from './leases.js';
 import content from './content.js';
 import images from './images.js';
+import snapshots from './snapshots.js';
+import diff from './diff.js';
 
-export const SERVICE_MODULES: readonly ServiceModule[] = [health, version, introspection, namespaces, containers, events, tasks, leases, content, images] as ServiceModule[];
+export const SERVICE_MODULES: readonly ServiceModule[] = [health, version, introspection, namespaces, containers, events, tasks, leases, content, images, snapshots, diff] as ServiceModule[];
