@@ -73,6 +73,8 @@ export class ContentStore {
   readonly ingests: Database<StoredIngest, NamespacedKey>;
   /** ingests with an open writer: key -> since */
   private readonly locks = new Map<string, Date>();
+  /** blobs being committed (on disk, maybe not recorded yet): digest -> how many commits */
+  private readonly committing = new Map<string, number>();
 
   constructor(
     root: string,
@@ -174,7 +176,7 @@ export class ContentStore {
 
   /** Unlinks the blob when no namespace records it; true if it was removed. */
   removeBlobIfUnreferenced(digest: string): boolean {
-    if (this.referencedAnywhere(digest)) return false;
+    if (this.referencedAnywhere(digest) || this.isHeld(digest)) return false;
     try {
       rmSync(this.blobPath(digest));
       return true;
@@ -385,6 +387,24 @@ export class ContentStore {
     });
   }
 
+  /** Keeps the collector off a blob until the returned function is called. */
+  holdBlob(digest: string): () => void {
+    this.committing.set(digest, (this.committing.get(digest) ?? 0) + 1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const n = (this.committing.get(digest) ?? 1) - 1;
+      if (n > 0) this.committing.set(digest, n);
+      else this.committing.delete(digest);
+    };
+  }
+
+  /** Whether a commit holds the blob (renamed into place, not yet recorded). */
+  isHeld(digest: string): boolean {
+    return this.committing.has(digest);
+  }
+
   /** Whether an ingest has a writer open right now. */
   isLocked(namespace: string, ref: string): boolean {
     return this.locks.has(`${namespace}/${ref}`);
@@ -513,10 +533,13 @@ export class ContentWriter {
     if (want && digest !== want) await this.discard(failedPrecondition(`unexpected commit digest ${digest}, expected ${want}`));
     await this.fh.close();
     this.closed = true;
+    let releaseBlob: (() => void) | undefined;
     try {
       const target = this.store.blobPath(digest);
       const blobDir = join(this.store.root, 'blobs', alg);
       mkdirSync(blobDir, { recursive: true, mode: 0o755 });
+      // from here until it is recorded, the collector must not take the blob
+      releaseBlob = this.store.holdBlob(digest);
       let exists = false;
       try {
         exists = (await stat(target)).isFile();
@@ -528,11 +551,12 @@ export class ContentWriter {
         await rename(dataPath, target);
         fsyncDir(blobDir);
       }
-      await rm(this.dir, { recursive: true, force: true });
       const added = this.store.recordCommit(this.namespace, this.ref, digest, this.offset, labels, this.lease);
+      await rm(this.dir, { recursive: true, force: true });
       if (!added) throw alreadyExists(`content ${digest}`);
       return digest;
     } finally {
+      releaseBlob?.();
       this.unlock();
     }
   }

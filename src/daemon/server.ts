@@ -87,6 +87,10 @@ export async function startDaemon(config: DaemonConfig, log: Logger, modules: re
       plugins.push(m.plugin);
       log.debug('loading plugin', { type: m.plugin.type, id: m.plugin.id });
     }
+    // containerd collects soon after it starts (what expired while it was
+    // down, what a crash left); here before serving, so that no client's
+    // fresh, not yet referenced content can be caught by it
+    await gc.collect().catch((e: unknown) => log.warn('garbage collection at startup failed', { error: (e as Error).message }));
     await listen(server, config.address);
   } catch (e) {
     server.forceShutdown();

@@ -222,11 +222,14 @@ export class GarbageCollector {
       for (const [n, s] of snapshots) if (!marked.has(n)) toRemove.push(s);
     });
 
-    // blobs no namespace records any more, and those never recorded
+    // blobs no namespace records any more, and those never recorded. This
+    // loop is synchronous, so no commit can record a blob between the check
+    // and the unlink; one that has renamed its blob in but not yet recorded
+    // it holds it.
     const recorded = new Set<string>();
     for (const key of content.records.getKeys()) recorded.add(key[1]);
     for (const digest of content.blobsOnDisk()) {
-      if (recorded.has(digest)) continue;
+      if (recorded.has(digest) || content.isHeld(digest)) continue;
       try {
         rmSync(content.blobPath(digest), { force: true });
         result.blobs++;
@@ -235,6 +238,7 @@ export class GarbageCollector {
       }
     }
     for (const [ns, ref] of toRemoveIngests) {
+      if (content.isLocked(ns, ref)) continue; // a writer took it up since the mark
       await content.abort(ns, ref).catch(() => {});
       result.ingests++;
     }

@@ -421,4 +421,28 @@ t.test('Content, Images, Leases and GC over gRPC', { skip: needsRoot }, async (t
     t.equal(Number((await content().status({ ref: 'dc-unleased' })).status!.offset), 3);
     await content().abort({ ref: 'dc-unleased' });
   });
+
+  t.test('across a restart: an ingest resumes; a lease that expired meanwhile is collected at startup', async (t) => {
+    const data = Buffer.from('written before and after a restart');
+    await write('dc-restart', [{ action: WriteAction.WRITE, data: data.subarray(0, 10), total: data.length, expected: sha(data) }]);
+    await leases().create({ id: 'dc-short', labels: { 'containerd.io/gc.expire': new Date(Date.now() + 1000).toISOString() } });
+    const held = await put('held until the lease expires', {}, { lease: 'dc-short' });
+    const rooted = await put('kept across restarts', { 'containerd.io/gc.root': '1' });
+    conn.close();
+    t.equal(await d.stop(), 0);
+    await new Promise((r) => setTimeout(r, 1200));
+    d = await startTsrund({ dir: d.dir });
+    conn = connect(d.address, { namespace: 'dc' });
+    await conn.ready();
+    t.notOk(existsSync(blobFile(held)), 'content of the expired lease is gone before the daemon serves');
+    t.same((await leases().list({ filters: ['id==dc-short'] })).leases, [], 'and the lease');
+    t.ok(existsSync(blobFile(rooted)));
+    t.equal(Number((await content().status({ ref: 'dc-restart' })).status!.offset), 10, 'the ingest is still there');
+    const res = await write('dc-restart', [
+      { action: WriteAction.STAT },
+      { action: WriteAction.COMMIT, data: data.subarray(10), offset: 10, total: data.length, expected: sha(data) },
+    ]);
+    t.equal(res[0]!.digest, sha(data.subarray(0, 10)), 'the digest of the first part, recomputed');
+    t.same(await read(sha(data)), data, 'resumed and committed after the restart');
+  });
 });
