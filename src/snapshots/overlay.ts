@@ -9,7 +9,7 @@
 // read-only bind of that layer; otherwise an overlay with index=off.
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { invalidArgument, isNotFound } from '../errdefs.js';
+import { failedPrecondition, invalidArgument, isNotFound } from '../errdefs.js';
 import type { Metadata } from '../metadata/index.js';
 import { SnapshotStore, type ResolvedSnapshot, type SnapshotInfo, type SnapshotKind, type SnapshotOptions } from '../metadata/snapshots.js';
 
@@ -70,8 +70,11 @@ export class OverlaySnapshotter {
     return this.mountsOf(this.create(namespace, 'view', key, parent, opts));
   }
 
+  /** Mounts of an active snapshot or a view; committed ones have none (containerd: FailedPrecondition). */
   mounts(namespace: string, key: string): SnapshotMount[] {
-    return this.mountsOf(this.store.resolve(namespace, key));
+    const s = this.store.resolve(namespace, key);
+    if (s.info.kind === 'committed') throw failedPrecondition(`requested snapshot ${key} not active or view`);
+    return this.mountsOf(s);
   }
 
   /** The snapshot with its upper dir and its parents' dirs (nearest first): for writing a layer into it. */
