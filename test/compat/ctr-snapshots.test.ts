@@ -2,7 +2,7 @@
 // `ctr snapshots prepare/view/commit/ls/mounts/info/label/usage/tree/rm`
 // and `ctr images import` of an OCI archive built here from busybox-static,
 // which unpacks through Snapshots.Prepare, Diff.Apply and Snapshots.Commit
-// on ctr's side. ctr never starts a daemon. Namespace "ctrs".
+// on ctr's side, then `ctr run --rm` of that image. ctr never starts a daemon. Namespace "ctrs".
 import t from 'tap';
 import { createHash } from 'node:crypto';
 import { existsSync, lstatSync, readFileSync, writeFileSync } from 'node:fs';
@@ -123,6 +123,15 @@ if (!existsSync(CTR) || !existsSync(BUSYBOX)) {
     t.equal(lstatSync(join(fs, 'bin/sh')).ino, lstatSync(join(fs, 'bin/busybox')).ino, 'hard link kept');
     t.equal(lstatSync(join(fs, 'bin/busybox')).size, lstatSync(BUSYBOX).size);
     await ok(['snapshots', 'rm', 'ctrs-bb-view']);
+    // the container's rootfs: ctr prepares a snapshot on the layer and passes its mounts to Tasks.Create
+    const run = await ctr(['run', '--rm', name, 'ctrs-run1', '/bin/sh', '-c', 'echo hi; cat /etc/hello; echo x > /new; ls /']);
+    t.equal(run.exitCode, 0, run.stderr);
+    t.equal(run.stdout, 'hi\nhello from a layer\nbin\ndev\netc\nnew\nproc\nrun\nsys');
+    t.same(
+      (await ok(['snapshots', 'ls'])).trim().split('\n').slice(1).map((l) => l.split(/\s+/)[0]),
+      [diffId],
+      'ctr run --rm removed the container and its snapshot',
+    );
     await ok(['images', 'rm', '--sync', name]);
   });
 }
