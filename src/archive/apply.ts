@@ -56,6 +56,7 @@ interface DirTimes {
 }
 
 const OVERLAY_OPAQUE = 'trusted.overlay.opaque';
+const OVERLAY_XATTR_PREFIX = 'trusted.overlay.';
 
 export class LayerWriter implements TarSink {
   readonly stats: ApplyStats = { entries: 0, skippedXattrs: [] };
@@ -246,6 +247,12 @@ export class LayerWriter implements TarSink {
     else this.checkRaw(at.fchownatRaw(fd, base, h.uid, h.gid, at.AT_SYMLINK_NOFOLLOW), 'fchownat', '', h.name);
     if (h.xattrs) {
       for (const [name, value] of h.xattrs) {
+        // the overlay's own attributes (opaque, redirect, metacopy, origin)
+        // would steer the overlay mount: only whiteout members may make them
+        if (name.startsWith(OVERLAY_XATTR_PREFIX)) {
+          this.stats.skippedXattrs.push(`${h.name}: ${name}`);
+          continue;
+        }
         const r = base === null ? at.fsetxattrRaw(fd, name, value) : at.lsetxattrRaw(`/proc/self/fd/${fd}/${base}`, name, value);
         if (r >= 0) continue;
         if (r === -at.EOPNOTSUPP || (r === -1 /* EPERM */ && name.startsWith('security.'))) {

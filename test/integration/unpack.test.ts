@@ -242,6 +242,10 @@ t.test('unpack', { skip: needsRoot }, async (t) => {
           { name: 'od/.wh..wh..opq', type: 'file', mode: 0o644 },
         ],
       ],
+      [
+        'overlay attributes in the layer (redirect to a host path, opaque)',
+        [{ name: 'redir/', type: 'dir', mode: 0o755, xattrs: new Map([['trusted.overlay.redirect', Buffer.from(host)], ['trusted.overlay.opaque', Buffer.from('y')]]) }],
+      ],
       ['device node with a climbing name', [{ name: `../../..${host}/dev`, type: 'char', mode: 0o666, devmajor: 1, devminor: 3 }]],
     ];
     for (const [what, entries] of cases) {
@@ -262,6 +266,11 @@ t.test('unpack', { skip: needsRoot }, async (t) => {
       }
     }
     t.equal(readFileSync(hostFile, 'utf8'), 'host data');
+    const root = fresh();
+    const r = await apply([{ name: 'redir/', type: 'dir', mode: 0o755, xattrs: new Map([['trusted.overlay.redirect', Buffer.from(host)], ['user.ok', Buffer.from('1')]]) }], root);
+    t.same(r.stats.skippedXattrs, ['redir/: trusted.overlay.redirect'], "the overlay's own attributes are not taken from a layer");
+    t.equal(getxattr(join(root, 'redir'), 'trusted.overlay.redirect'), undefined);
+    t.equal(getxattr(join(root, 'redir'), 'user.ok')?.toString(), '1');
   });
 
   t.test('corrupt layers: the snapshot is removed, the error says where', async (t) => {
