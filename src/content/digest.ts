@@ -12,16 +12,22 @@ export interface ParsedDigest {
   hex: string;
 }
 
+/** What go-digest's Validate says is wrong with a digest, or undefined if nothing. */
+export function digestProblem(digest: string): string | undefined {
+  const m = DIGEST_RE.exec(digest);
+  if (!m) return 'invalid checksum digest format';
+  const want = HEX_LENGTH[m[1]!];
+  if (want === undefined) return 'unsupported digest algorithm';
+  if (m[2]!.length !== want || !/^[a-f0-9]+$/.test(m[2]!)) return 'invalid checksum digest length';
+  return undefined;
+}
+
 /** Parses and checks a digest; InvalidArgument names what is wrong with it. */
 export function parseDigest(digest: string): ParsedDigest {
-  const m = DIGEST_RE.exec(digest);
-  if (!m) throw invalidArgument(`digest ${JSON.stringify(digest)}: invalid checksum digest format`);
-  const algorithm = m[1]!;
-  const hex = m[2]!;
-  const want = HEX_LENGTH[algorithm];
-  if (want === undefined) throw invalidArgument(`digest ${JSON.stringify(digest)}: unsupported digest algorithm`);
-  if (hex.length !== want || !/^[a-f0-9]+$/.test(hex)) throw invalidArgument(`digest ${JSON.stringify(digest)}: invalid checksum digest length`);
-  return { algorithm, hex };
+  const problem = digestProblem(digest);
+  if (problem) throw invalidArgument(`digest ${JSON.stringify(digest)}: ${problem}`);
+  const i = digest.indexOf(':');
+  return { algorithm: digest.slice(0, i), hex: digest.slice(i + 1) };
 }
 
 export function isDigest(s: string): boolean {

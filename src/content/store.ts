@@ -251,7 +251,7 @@ export class ContentStore {
   async writer(namespace: string, ref: string, opts: WriterOptions = {}): Promise<ContentWriter> {
     if (!ref) throw invalidArgument('ref must not be empty');
     const expected = opts.expected ?? '';
-    if (opts.lease && !this.metadata.leases.get(namespace, opts.lease)) throw notFound(`lease ${JSON.stringify(opts.lease)} does not exist`);
+    if (opts.lease && !this.metadata.leases.get(namespace, opts.lease)) throw notFound('lease does not exist');
     if (expected) {
       parseDigest(expected);
       if (this.records.doesExist([namespace, expected])) {

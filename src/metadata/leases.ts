@@ -2,7 +2,8 @@
 // (content blobs, ingests, snapshots) that keep the garbage collector off
 // them while a client works. Each lease is one record, [namespace, id],
 // with its labels and the resources it holds.
-import { alreadyExists, invalidArgument, notFound } from '../errdefs.js';
+import { alreadyExists, invalidArgument, notFound, notImplemented } from '../errdefs.js';
+import { digestProblem } from '../content/digest.js';
 import { validateLabels } from '../identifiers.js';
 import { parseFilters, mapField, stringField } from '../events/filters.js';
 import { namespaceRange, type MetadataDB } from './db.js';
@@ -26,24 +27,27 @@ export interface StoredLease {
   resources: LeaseResource[];
 }
 
-const DIGEST_RE = /^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/;
-
-/** containerd's parseLeaseResource: the types a lease can hold, with a digest for content. */
+/**
+ * containerd's parseLeaseResource: "content" (the id a digest), "ingests",
+ * or "snapshots/<snapshotter>"; another type is NotImplemented.
+ */
 export function validateResource(r: LeaseResource): void {
-  if (r.type === 'content') {
-    if (!DIGEST_RE.test(r.id)) throw invalidArgument(`content resource id ${JSON.stringify(r.id)} is not a valid digest`);
-    return;
+  const keys = r.type.split('/');
+  switch (keys[0]) {
+    case 'content':
+    case 'ingests':
+      if (keys.length !== 1) throw invalidArgument(`invalid resource type ${r.type}`);
+      if (keys[0] === 'content') {
+        const problem = digestProblem(r.id);
+        if (problem) throw invalidArgument(`invalid content resource id ${r.id}: ${problem}`);
+      }
+      return;
+    case 'snapshots':
+      if (keys.length !== 2) throw invalidArgument(`invalid snapshot resource type ${r.type}`);
+      return;
+    default:
+      throw notImplemented(`resource type ${r.type} not supported yet`);
   }
-  if (r.type === 'ingests') {
-    if (r.id === '') throw invalidArgument('ingest resource id must not be empty');
-    return;
-  }
-  const m = /^snapshots\/(.+)$/.exec(r.type);
-  if (m) {
-    if (r.id === '') throw invalidArgument('snapshot resource id must not be empty');
-    return;
-  }
-  throw invalidArgument(`unsupported resource type ${JSON.stringify(r.type)}`);
 }
 
 export class LeaseStore {

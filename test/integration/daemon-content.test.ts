@@ -376,7 +376,7 @@ t.test('Content, Images, Leases and GC over gRPC', { skip: needsRoot }, async (t
     await write('dc-leased-ingest', [{ action: WriteAction.WRITE, data: Buffer.from('partial') }], { lease: 'dc-lease' });
     const res = (await leases().listResources({ id: 'dc-lease' })).resources.map((r) => `${r.type} ${r.id}`).sort();
     t.same(res, [`content ${child}`, `content ${parent}`, 'ingests dc-leased-ingest'], 'writes under the lease header are in the lease');
-    t.equal(await status(put('x', {}, { lease: 'dc-nope' })), 'NOT_FOUND: lease "dc-nope" does not exist: not found', 'an unknown lease');
+    t.equal(await status(put('x', {}, { lease: 'dc-nope' })), 'NOT_FOUND: lease does not exist: not found', 'an unknown lease (containerd\'s words)');
 
     // a blob added by AddResource, and removed by DeleteResource
     const added = await put('added to the lease');
@@ -384,7 +384,10 @@ t.test('Content, Images, Leases and GC over gRPC', { skip: needsRoot }, async (t
     const dropped = await put('dropped from the lease');
     await leases().addResource({ id: 'dc-lease', resource: { id: dropped, type: 'content' } });
     await leases().deleteResource({ id: 'dc-lease', resource: { id: dropped, type: 'content' } });
-    t.equal(await code(leases().addResource({ id: 'dc-lease', resource: { id: 'x', type: 'nope' } })), 'INVALID_ARGUMENT');
+    t.equal(await status(leases().addResource({ id: 'dc-lease', resource: { id: 'x', type: 'nope' } })), 'UNIMPLEMENTED: resource type nope not supported yet: not implemented');
+    t.equal(await status(leases().addResource({ id: 'dc-lease', resource: { id: 'x', type: 'content' } })), 'INVALID_ARGUMENT: invalid content resource id x: invalid checksum digest format: invalid argument');
+    t.equal(await status(leases().addResource({ id: 'dc-lease', resource: { id: 'x', type: 'content/y' } })), 'INVALID_ARGUMENT: invalid resource type content/y: invalid argument');
+    t.equal(await status(leases().addResource({ id: 'dc-lease', resource: { id: 'x', type: 'snapshots' } })), 'INVALID_ARGUMENT: invalid snapshot resource type snapshots: invalid argument');
 
     // another lease's deletion with sync runs the collector: what dc-lease holds stays
     await leases().create({ id: 'dc-tmp' });

@@ -214,7 +214,7 @@ t.test('Tasks and Leases over gRPC', { skip: needsRoot }, async (t) => {
     t.match(await status(leases.create({ id: '' })), /^INVALID_ARGUMENT: lease id must be provided/);
     await leases.addResource({ id: 'dk-l1', resource: { id: 'sha256:' + 'a'.repeat(64), type: 'content' } });
     await leases.addResource({ id: 'dk-l1', resource: { id: 'snap-1', type: 'snapshots/overlayfs' } });
-    t.match(await status(leases.addResource({ id: 'dk-l1', resource: { id: 'x', type: 'bogus' } })), /^INVALID_ARGUMENT: unsupported resource type/);
+    t.match(await status(leases.addResource({ id: 'dk-l1', resource: { id: 'x', type: 'bogus' } })), /^UNIMPLEMENTED: resource type bogus not supported yet/);
     t.match(await status(leases.addResource({ id: 'dk-nope', resource: { id: 'snap', type: 'snapshots/overlayfs' } })), /^NOT_FOUND/);
     t.same(
       (await leases.listResources({ id: 'dk-l1' })).resources.map((r) => `${r.type}:${r.id}`),

@@ -9,7 +9,7 @@ import { Content, WriteAction, type WriteContentRequest } from '../../gen/contai
 import { ContentDeleteSchema } from '../../gen/containerd/events/content_pb.js';
 import { TOPICS } from '../../events/topics.js';
 import { invalidArgument } from '../../errdefs.js';
-import { parseDigest } from '../../content/digest.js';
+import { digestProblem } from '../../content/digest.js';
 import type { ContentInfo, ContentWriter, IngestStatus } from '../../content/store.js';
 import { outOfRange } from '../../content/store.js';
 import { defineService, GRPC_PLUGIN } from '../service.js';
@@ -39,21 +39,13 @@ const LIST_BATCH = 100;
  * bare gRPC status (no errdefs class in the message).
  */
 function checkDigest(digest: string, message: (reason: string) => string): void {
-  try {
-    parseDigest(digest);
-  } catch (e) {
-    throw bareStatus(grpc.status.INVALID_ARGUMENT, message(digestReason(e)));
-  }
+  const problem = digestProblem(digest);
+  if (problem) throw bareStatus(grpc.status.INVALID_ARGUMENT, message(problem));
 }
 
 /** An error sent as this status and message, as containerd's status.Errorf. */
 function bareStatus(code: grpc.status, details: string): Error {
   return Object.assign(new Error(details), { code, details });
-}
-
-function digestReason(e: unknown): string {
-  const m = /: ([^:]+): invalid argument$/.exec((e as Error).message);
-  return m ? m[1]! : (e as Error).message;
 }
 
 export default defineService({

@@ -12,7 +12,8 @@ import tasks from './tasks.js';
 import leases from './leases.js';
 import content from './content.js';
 import images from './images.js';
+import transfer from './transfer.js';
 import snapshots from './snapshots.js';
 import diff from './diff.js';
 
-export const SERVICE_MODULES: readonly ServiceModule[] = [health, version, introspection, namespaces, containers, events, tasks, leases, content, images, snapshots, diff] as ServiceModule[];
+export const SERVICE_MODULES: readonly ServiceModule[] = [health, version, introspection, namespaces, containers, events, tasks, leases, content, images, transfer, snapshots, diff] as ServiceModule[];

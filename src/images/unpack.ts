@@ -1,0 +1,115 @@
+// Layers to snapshots: for an image in content (pulled or imported), the
+// platform's manifest and config, then each layer unpacked on its parent
+// (chain IDs as keys; an existing chain ID is reused, not unpacked again),
+// the layer labelled with its uncompressed digest and the config with the
+// top snapshot (containerd.io/gc.ref.snapshot.<snapshotter>), as
+// containerd's unpacker labels them.
+import { ErrdefsError, invalidArgument, notFound } from '../errdefs.js';
+import { sha256 } from '../content/digest.js';
+import type { ImageRecord } from '../metadata/index.js';
+import { mergeLabels, type BlobTarget } from './fetch.js';
+import { chainIds, formatPlatform, hostPlatform, isIndex, isManifest, parseJson, selectManifest, type ImageConfig, type ImageIndex, type ImageManifest, type OciDescriptor, type Platform } from './media.js';
+import { LABEL_SNAPSHOT_REF, LABEL_UNCOMPRESSED, shortId, withLease, type ImageDeps, type PullEvent, type Unpacker } from './pull.js';
+
+export interface ResolvedImage {
+  manifestDesc: OciDescriptor;
+  manifest: ImageManifest;
+  config: ImageConfig;
+  diffIds: string[];
+  chain: string[];
+}
+
+/** The platform's manifest and config of an image target in content. */
+export async function readImage(deps: ImageDeps, namespace: string, target: OciDescriptor, platform: Platform = hostPlatform(), display = target.digest): Promise<ResolvedImage> {
+  let desc = target;
+  if (isIndex(desc.mediaType)) {
+    const index = parseJson<ImageIndex>(await deps.content.readAll(namespace, desc.digest), `index ${desc.digest} of ${display}`);
+    const m = selectManifest(index, platform);
+    if (!m) throw notFound(`no match for platform ${formatPlatform(platform)} in manifest ${desc.digest} of ${display}`);
+    desc = m;
+  }
+  if (!isManifest(desc.mediaType)) throw invalidArgument(`${display}: ${desc.mediaType} is not an image manifest`);
+  const manifest = parseJson<ImageManifest>(await deps.content.readAll(namespace, desc.digest), `manifest ${desc.digest} of ${display}`);
+  const config = parseJson<ImageConfig>(await deps.content.readAll(namespace, manifest.config.digest), `config ${manifest.config.digest} of ${display}`);
+  const diffIds = config.rootfs?.diff_ids ?? [];
+  if (diffIds.length !== manifest.layers.length) {
+    throw invalidArgument(`${display}: the config lists ${diffIds.length} layer diff IDs, the manifest ${manifest.layers.length} layers`);
+  }
+  return { manifestDesc: desc, manifest, config, diffIds, chain: chainIds(diffIds, sha256) };
+}
+
+export interface UnpackLayersOptions {
+  target: BlobTarget;
+  layers: OciDescriptor[];
+  diffIds: string[];
+  chain: string[];
+  unpacker: Unpacker;
+  configDigest: string;
+  display: string;
+  emit: (e: PullEvent) => void;
+  /** per layer: resolves (true: it was downloaded now) once the blob is in content */
+  ready?: Array<Promise<boolean>>;
+}
+
+/** Unpacks the layers in order, each once its blob is ready; labels as containerd does. */
+export async function unpackLayers(o: UnpackLayersOptions): Promise<void> {
+  const { target: t, unpacker } = o;
+  for (let i = 0; i < o.layers.length; i++) {
+    const l = o.layers[i]!;
+    const id = shortId(l.digest);
+    const fresh = o.ready ? await o.ready[i]! : true;
+    if (await unpacker.exists(t.namespace, o.chain[i]!)) {
+      mergeLabels(t, l.digest, { [LABEL_UNCOMPRESSED]: o.diffIds[i]! });
+      o.emit({ kind: 'layer', id, status: fresh && o.ready ? 'Pull complete' : 'Already exists' });
+      continue;
+    }
+    o.emit({ kind: 'layer', id, status: 'Extracting', current: 0, total: l.size });
+    const r = await unpacker.unpackLayer({
+      namespace: t.namespace,
+      parentChainId: i === 0 ? undefined : o.chain[i - 1],
+      chainId: o.chain[i]!,
+      blobPath: t.content.blobPath(l.digest),
+      mediaType: l.mediaType,
+      lease: t.lease,
+      // checked before the snapshot is committed: a wrong layer leaves nothing
+      expectedDiffId: o.diffIds[i],
+      signal: t.signal,
+    });
+    if (r.diffId !== o.diffIds[i]) {
+      throw new ErrdefsError('failed precondition', `layer ${l.digest} of ${o.display}: unpacked to diff ID ${r.diffId}, the config says ${o.diffIds[i]}`);
+    }
+    mergeLabels(t, l.digest, { [LABEL_UNCOMPRESSED]: r.diffId });
+    o.emit({ kind: 'layer', id, status: 'Pull complete' });
+  }
+  const top = o.chain[o.chain.length - 1];
+  if (top) mergeLabels(t, o.configDigest, { [`${LABEL_SNAPSHOT_REF}${unpacker.snapshotter}`]: top });
+}
+
+export interface UnpackImageOptions {
+  namespace: string;
+  name: string;
+  platform?: Platform | undefined;
+  unpacker: Unpacker;
+  lease?: string | undefined;
+  progress?: (e: PullEvent) => void;
+}
+
+/** Unpacks an image record's layers (after an import); returns the record and the top chain ID. */
+export async function unpackImage(deps: ImageDeps, o: UnpackImageOptions): Promise<{ image: ImageRecord; chainId: string | undefined }> {
+  const image = deps.metadata.images.get(o.namespace, o.name);
+  const emit = o.progress ?? (() => {});
+  const r = await readImage(deps, o.namespace, image.target, o.platform, o.name);
+  await withLease(deps.metadata, o.namespace, o.lease, (lease) =>
+    unpackLayers({
+      target: { content: deps.content, namespace: o.namespace, lease },
+      layers: r.manifest.layers,
+      diffIds: r.diffIds,
+      chain: r.chain,
+      unpacker: o.unpacker,
+      configDigest: r.manifest.config.digest,
+      display: o.name,
+      emit,
+    }),
+  );
+  return { image, chainId: r.chain[r.chain.length - 1] };
+}
