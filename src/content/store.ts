@@ -259,8 +259,10 @@ export class ContentStore {
         if (opts.lease) this.metadata.leases.addResource(namespace, opts.lease, { type: 'content', id: expected });
         throw alreadyExists(`content ${expected}`);
       }
-      if (this.hasBlob(expected)) {
-        this.link(namespace, expected, statSync(this.blobPath(expected)).size, {}, opts.lease);
+      // another namespace's blob: shared, unless the caller expects another size
+      const size = this.hasBlob(expected) ? statSync(this.blobPath(expected)).size : -1;
+      if (size >= 0 && (!opts.total || opts.total === size)) {
+        this.link(namespace, expected, size, {}, opts.lease);
         throw alreadyExists(`content ${expected}`);
       }
     }
