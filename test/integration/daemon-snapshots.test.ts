@@ -15,6 +15,9 @@ import { Content, WriteAction } from '../../src/gen/containerd/services/content/
 import { Diff } from '../../src/gen/containerd/services/diff/v1/diff_pb.js';
 import { Kind, Snapshots } from '../../src/gen/containerd/services/snapshots/v1/snapshots_pb.js';
 import { Leases } from '../../src/gen/containerd/services/leases/v1/leases_pb.js';
+import { Events } from '../../src/gen/containerd/services/events/v1/events_pb.js';
+import { SnapshotCommitSchema, SnapshotPrepareSchema, SnapshotRemoveSchema } from '../../src/gen/containerd/events/snapshot_pb.js';
+import { fromBinary } from '@bufbuild/protobuf';
 import { connect, type Connection } from '../../src/client/index.js';
 import { tarArchive } from '../../src/archive/tar-writer.js';
 import { TarReader, type TarHeader } from '../../src/archive/tar.js';
@@ -187,6 +190,33 @@ t.test('Snapshots and Diff over gRPC', { skip: needsRoot }, async (t) => {
     writeFileSync(join(d.root, 'snapshots', SN, 'snapshots', 'orphan'), '');
     t.equal(await status(snapshots().cleanup({ snapshotter: SN })), 'OK');
     t.notOk(existsSync(join(d.root, 'snapshots', SN, 'snapshots', 'orphan')), 'Cleanup removes what no record names');
+  });
+
+  t.test('Prepare, Commit and Remove publish /snapshot/ events', async (t) => {
+    const seen: string[] = [];
+    const sub = conn.service(Events).subscribe({ filters: ['topic~="^/snapshot/"'] });
+    const reading = (async () => {
+      try {
+        for await (const e of sub) {
+          const body = e.event ? fromBinary(e.topic === '/snapshot/prepare' ? SnapshotPrepareSchema : e.topic === '/snapshot/commit' ? SnapshotCommitSchema : SnapshotRemoveSchema, e.event.value) : undefined;
+          seen.push(`${e.namespace} ${e.topic} ${JSON.stringify(body ? { ...body, $typeName: undefined } : {})}`);
+        }
+      } catch {
+        /* cancelled */
+      }
+    })();
+    await new Promise((r) => setTimeout(r, 200));
+    await snapshots().prepare({ snapshotter: SN, key: 'ev', parent: 'l2' });
+    await snapshots().commit({ snapshotter: SN, name: 'ev-c', key: 'ev' });
+    await snapshots().remove({ snapshotter: SN, key: 'ev-c' });
+    await new Promise((r) => setTimeout(r, 200));
+    sub.cancel();
+    await reading;
+    t.same(seen, [
+      'ds /snapshot/prepare {"key":"ev","parent":"l2"}',
+      'ds /snapshot/commit {"key":"ev","name":"ev-c"}',
+      'ds /snapshot/remove {"key":"ev-c"}',
+    ]);
   });
 
   t.test('the garbage collector removes snapshots nothing references', async (t) => {
