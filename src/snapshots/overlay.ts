@@ -49,8 +49,11 @@ export class OverlaySnapshotter {
     for (const e of readdirSync(root)) if (e.startsWith('new-') || e.startsWith('rm-')) rmSync(join(root, e), { recursive: true, force: true });
   }
 
+  /** The daemon's snapshotter; directories that a crash left without a record are removed. */
   static open(daemonRoot: string, metadata: Metadata): OverlaySnapshotter {
-    return new OverlaySnapshotter(join(daemonRoot, 'snapshots', OVERLAYFS), new SnapshotStore(metadata.db, metadata.namespaces, metadata.leases, OVERLAYFS));
+    const sn = new OverlaySnapshotter(join(daemonRoot, 'snapshots', OVERLAYFS), new SnapshotStore(metadata.db, metadata.namespaces, metadata.leases, OVERLAYFS));
+    sn.cleanup();
+    return sn;
   }
 
   /** The directory of a snapshot's files: the upperdir of an active one. */

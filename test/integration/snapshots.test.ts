@@ -140,7 +140,9 @@ t.test('overlayfs snapshotter', { skip: needsRoot }, async (t) => {
     t.same(dirs(), kept);
     mkdirSync(join(root, 'new-crashed'));
     mkdirSync(join(root, 'rm-7'));
+    mkdirSync(join(root, 'snapshots', '998', 'fs'), { recursive: true });
     OverlaySnapshotter.open(base, meta);
     t.same(readdirSync(root), ['snapshots'], 'leftovers of a crash go at start');
+    t.same(dirs(), kept, 'and directories without a record');
   });
 });
