@@ -189,6 +189,56 @@ export async function main(argv: string[]): Promise<number> {
     .passThroughOptions()
     .action(verb(() => import('./run.js')));
 
+  const insecureOption = () => new Option('--insecure-registry <host>', 'registry host[:port] reached over plain HTTP or unverified TLS (localhost needs none)').argParser(collect).default([]);
+  program
+    .command('pull')
+    .description('pull an image from a registry into the daemon (and unpack it)')
+    .argument('<ref>', 'image reference (busybox, user/app:v1, host:port/app@sha256:...)')
+    .option('-q, --quiet', 'print only the image name')
+    .option('--platform <os/arch[/variant]>', 'platform to pull (default: this machine\'s)')
+    .option('--no-unpack', 'fetch the content only (no snapshots)')
+    .option('--snapshotter <name>', 'snapshotter to unpack into', 'overlayfs')
+    .addOption(insecureOption())
+    .action(verb(() => import('./pull.js')));
+  program
+    .command('push')
+    .description('push an image from the daemon to a registry')
+    .argument('<ref>', 'image name (as pulled or tagged)')
+    .option('-q, --quiet', 'print only the manifest digest')
+    .option('--to <ref>', 'push under another name')
+    .option('--platform <os/arch[/variant]>', 'push only this platform\'s manifest of an index')
+    .addOption(insecureOption())
+    .action(verb(() => import('./push.js')));
+
+  const images = program.command('images').alias('image').alias('i').description('manage images');
+  images
+    .command('ls')
+    .alias('list')
+    .description('list images, optionally filtered (name==x, labels.k==v, target.digest~=...)')
+    .argument('[filters...]')
+    .addOption(formatOption())
+    .option('-q, --quiet', 'print only the names')
+    .action(verb(() => import('./images.js'), 'list'));
+  images
+    .command('inspect')
+    .description("print images as JSON (target, manifest, this platform's config and layers)")
+    .argument('<names...>')
+    .action(verb(() => import('./images.js'), 'inspect'));
+  images
+    .command('rm')
+    .alias('remove')
+    .alias('delete')
+    .description('remove image names (content no longer referenced goes with them)')
+    .argument('<names...>')
+    .option('--async', 'leave the collection to the daemon instead of waiting for it')
+    .action(verb(() => import('./images.js'), 'remove'));
+  images
+    .command('tag')
+    .description('give an image more names')
+    .argument('<source>')
+    .argument('<targets...>')
+    .action(verb(() => import('./images.js'), 'tag'));
+
   program
     .command('events')
     .alias('event')
