@@ -110,6 +110,7 @@ export function apiHost(domain: string): string {
 
 /** Whether a host is this machine (plain HTTP allowed without asking). */
 export function isLocalHost(host: string): boolean {
-  const h = host.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
+  // "[v6]:port", a bare v6 address (several colons), or "name:port"
+  const h = host.startsWith('[') ? host.slice(1, host.indexOf(']')) : host.split(':').length > 2 ? host : host.replace(/:\d+$/, '');
   return h === 'localhost' || h === '::1' || /^127\.\d+\.\d+\.\d+$/.test(h);
 }
