@@ -239,8 +239,9 @@ export class LayerWriter implements TarSink {
 
   /**
    * Owner, xattrs, then mode (chown clears setuid/setgid), as containerd:
-   * on an open fd (files, directories), or by name in pfd (no mode for
-   * symlinks and hard links: chmod would follow or change the target).
+   * on an open fd (files, directories), or by name in pfd (hard links get
+   * the header's mode too, unless they name a symlink: chmod would follow it;
+   * symlinks have no mode).
    */
   private ownerXattrsMode(fd: number, base: string | null, h: TarHeader, how: 'fd' | 'symlink' | 'link' | 'node'): void {
     if (base === null) this.checkRaw(at.fchownRaw(fd, h.uid, h.gid), 'fchown', '', h.name);
@@ -263,7 +264,17 @@ export class LayerWriter implements TarSink {
       }
     }
     if (how === 'fd') this.checkRaw(at.fchmodRaw(fd, h.mode), 'fchmod', '', h.name);
-    else if (how === 'node') this.checkRaw(at.fchmodatRaw(fd, base!, h.mode), 'fchmodat', '', h.name);
+    else if (how === 'node' || (how === 'link' && !this.isSymlink(fd, base!))) this.checkRaw(at.fchmodatRaw(fd, base!, h.mode), 'fchmodat', '', h.name);
+  }
+
+  /** Whether pfd/base is itself a symlink (a hard link may name one: chmod would follow it). */
+  private isSymlink(pfd: number, base: string): boolean {
+    const fd = this.checkRaw(at.openatRaw(pfd, base, at.O_PATH | at.O_NOFOLLOW), 'openat', '', base);
+    try {
+      return fstatSync(fd).isSymbolicLink();
+    } finally {
+      closeSync(fd);
+    }
   }
 
   private times(fd: number, base: string | null, atime: TarTime | undefined, mtime: TarTime, flags: number): void {

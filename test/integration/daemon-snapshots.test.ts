@@ -21,7 +21,7 @@ import { fromBinary } from '@bufbuild/protobuf';
 import { connect, type Connection } from '../../src/client/index.js';
 import { tarArchive } from '../../src/archive/tar-writer.js';
 import { TarReader, type TarHeader } from '../../src/archive/tar.js';
-import { getxattr } from '../../src/linux/fsat.js';
+import { getxattr, lsetxattrRaw } from '../../src/linux/fsat.js';
 import { needsRoot } from '../helpers/cli.js';
 import { startTsrund, type RunningDaemon } from '../helpers/daemon.js';
 
@@ -168,6 +168,42 @@ t.test('Snapshots and Diff over gRPC', { skip: needsRoot }, async (t) => {
     t.ok(lstatSync(join(upper, 'bin')).isCharacterDevice());
     t.equal(readFileSync(join(upper, 'new'), 'utf8'), 'new file');
     for (const k of ['again', 'left', 'work', 'view-l2']) await snapshots().remove({ snapshotter: SN, key: k });
+  });
+
+  t.test('Diff of a first layer (a bind against no mounts) keeps every file type and attribute through Apply', async (t) => {
+    const solo = (await snapshots().prepare({ snapshotter: SN, key: 'solo', parent: '' })).mounts;
+    const fs = solo[0]!.source;
+    mkdirSync(join(fs, 'bin'));
+    writeFileSync(join(fs, 'bin/tool'), 'tool');
+    execFileSync('chown', ['12:34', join(fs, 'bin/tool')]);
+    execFileSync('chmod', ['4750', join(fs, 'bin/tool')]);
+    execFileSync('ln', [join(fs, 'bin/tool'), join(fs, 'bin/hard')]);
+    execFileSync('ln', ['-s', '/bin/tool', join(fs, 'bin/abs')]);
+    execFileSync('mknod', [join(fs, 'null'), 'c', '1', '3']);
+    execFileSync('mkfifo', [join(fs, 'fifo')]);
+    const cap = Buffer.from('0100000200040000000000000000000000000000', 'hex');
+    t.equal(lsetxattrRaw(join(fs, 'bin/tool'), 'security.capability', cap), 0);
+    const r = await diff().diff({ left: [], right: solo, mediaType: 'application/vnd.oci.image.layer.v1.tar' });
+    const tar = await read(r.diff!.digest);
+    t.equal(r.diff?.mediaType, 'application/vnd.oci.image.layer.v1.tar');
+    const entries: TarHeader[] = [];
+    const reader = new TarReader({ entry: (h) => void entries.push(h), data: () => {}, endEntry: () => {} });
+    reader.write(tar);
+    reader.end();
+    t.same(
+      entries.map((e) => `${e.type} ${e.name}${e.linkname ? ` -> ${e.linkname}` : ''}`),
+      ['dir bin/', 'symlink bin/abs -> /bin/tool', 'file bin/hard', 'link bin/tool -> bin/hard', 'fifo fifo', 'char null'],
+    );
+    const dest = (await snapshots().prepare({ snapshotter: SN, key: 'solo-copy', parent: '' })).mounts;
+    const blob = await put(gzipSync(tar));
+    await diff().apply({ diff: { mediaType: GZ, digest: blob, size: 0n }, mounts: dest });
+    const out = dest[0]!.source;
+    const st = lstatSync(join(out, 'bin/tool'));
+    t.same([st.mode & 0o7777, st.uid, st.gid, st.nlink], [0o4750, 12, 34, 2], 'mode with setuid, owner, hard link');
+    t.ok(getxattr(join(out, 'bin/tool'), 'security.capability')?.equals(cap), 'file capability');
+    t.ok(lstatSync(join(out, 'null')).isCharacterDevice() && lstatSync(join(out, 'null')).rdev === 0x103);
+    t.ok(lstatSync(join(out, 'fifo')).isFIFO());
+    for (const k of ['solo', 'solo-copy']) await snapshots().remove({ snapshotter: SN, key: k });
   });
 
   t.test('every Snapshots method with containerd codes', async (t) => {
