@@ -4,10 +4,10 @@
 // any variant; docker schema2 and OCI types; chain IDs.
 import t from 'tap';
 import { createHash } from 'node:crypto';
-import { chainIds, documentMediaType, hostPlatform, isIndex, isLayer, isManifest, MT, parsePlatform, platformScore, selectManifest, type ImageIndex, type Platform } from '../../src/images/media.js';
+import { chainIds, documentMediaType, hostPlatform, isIndex, isLayer, isManifest, MT, parsePlatform, platformScore, selectManifest, type ImageIndex, type OciDescriptor, type Platform } from '../../src/images/media.js';
 
 const entry = (digest: string, p: Platform, mediaType: string = MT.ociManifest) => ({ mediaType, digest, size: 1, platform: p });
-const index = (...m: ReturnType<typeof entry>[]): ImageIndex => ({ schemaVersion: 2, manifests: m });
+const index = (...m: OciDescriptor[]): ImageIndex => ({ schemaVersion: 2, manifests: m });
 
 t.test('linux/amd64 from a docker manifest list and an OCI index', async (t) => {
   const list = index(

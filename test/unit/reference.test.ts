@@ -63,9 +63,9 @@ t.test('refused, with the reason', async (t) => {
     ['a b', /bad path component "a b"/],
   ];
   for (const [input, why] of bad) {
-    t.throws(() => parseReference(input), { errClass: 'invalid argument', message: why } as object, JSON.stringify(input));
+    t.throws(() => parseReference(input), { errClass: 'invalid argument', message: why } as unknown as Error, JSON.stringify(input));
   }
-  t.throws(() => parseReference('Busybox'), { message: /^"Busybox": invalid reference format: repository name must be lowercase/ } as object);
+  t.throws(() => parseReference('Busybox'), { message: /^"Busybox": invalid reference format: repository name must be lowercase/ } as unknown as Error);
 });
 
 t.test('this machine: plain HTTP without asking', async (t) => {
