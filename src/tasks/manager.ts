@@ -119,7 +119,9 @@ function statusOf(e: unknown): ErrdefsError {
 export class TaskManager {
   private tasks = new Map<string, Task>();
   /** events restore() found, until releaseRestored() */
-  private held: (() => void)[] | undefined;
+  private held: (() => void)[] = [];
+  /** inside restore(): what is found now happened while no daemon ran */
+  private restoring = false;
   constructor(private readonly o: TaskManagerOptions) {}
 
   private runtimeRoot(ns: string): string {
@@ -243,7 +245,7 @@ export class TaskManager {
           this.o.log.warn(`task ${namespace}/${id}: ${(e as Error).message}`);
         }
       };
-      if (this.held) this.held.push(publish);
+      if (this.restoring) this.held.push(publish);
       else publish();
     }
     for (const w of t.waiters.get(p.name) ?? []) w(exit);
@@ -257,9 +259,7 @@ export class TaskManager {
    * publishing until containerd is back.
    */
   releaseRestored(): void {
-    const held = this.held ?? [];
-    this.held = undefined;
-    for (const publish of held) publish();
+    for (const publish of this.held.splice(0)) publish();
   }
 
   /** The shim died (kill -9): as containerd, the container is killed and the task reported gone. */
@@ -571,7 +571,15 @@ export class TaskManager {
    * container is cleaned up as containerd does (TaskExit, TaskDelete).
    */
   restore(): void {
-    this.held = [];
+    this.restoring = true;
+    try {
+      this.restoreTasks();
+    } finally {
+      this.restoring = false;
+    }
+  }
+
+  private restoreTasks(): void {
     const base = join(this.o.stateDir, 'tasks');
     if (!existsSync(base)) return;
     for (const ns of readdirSync(base)) {
@@ -628,7 +636,7 @@ export class TaskManager {
         this.o.publish(ns, { type: 'TaskExit', topic: '/tasks/exit', containerId: id, id, pid: rec.pid, exitStatus: exit.status, exitedAt: exit.exitedAt });
         this.o.publish(ns, { type: 'TaskDelete', topic: '/tasks/delete', containerId: id, id: '', pid: rec.pid, exitStatus: exit.status, exitedAt: exit.exitedAt });
       };
-      if (this.held) this.held.push(publish);
+      if (this.restoring) this.held.push(publish);
       else publish();
     }
   }
