@@ -6,9 +6,10 @@
 // overlay mount over left's layers (or a whole bind when left is empty) as a
 // layer blob into the content store.
 import { randomBytes, createHash } from 'node:crypto';
+import { readdirSync } from 'node:fs';
 import { createGzip } from 'node:zlib';
 import { Readable } from 'node:stream';
-import { invalidArgument, notImplemented } from '../errdefs.js';
+import { invalidArgument, isAlreadyExists, notImplemented } from '../errdefs.js';
 import { applyLayer, MEDIA_TYPE_LAYER, MEDIA_TYPE_LAYER_GZIP, layerCompression } from '../archive/layer.js';
 import type { ApplyTarget } from '../archive/apply.js';
 import { tarDirectory, type DiffMode } from '../archive/diff.js';
@@ -96,6 +97,7 @@ export class Differ {
     const ref = o.ref || `diff-${Date.now()}-${randomBytes(6).toString('hex')}`;
     const w = await this.content.writer(namespace, ref, { lease: o.lease });
     const uncompressed = createHash('sha256');
+    const compressed = createHash('sha256');
     let committed = false;
     try {
       const tar = Readable.from(
@@ -110,11 +112,19 @@ export class Differ {
       tar.once('error', (e) => out.destroy(e));
       let size = 0;
       for await (const chunk of out) {
+        compressed.update(chunk as Buffer);
         await w.write(chunk as Buffer);
         size += (chunk as Buffer).length;
       }
       const labels = { ...(o.labels ?? {}), [LABEL_UNCOMPRESSED]: `sha256:${uncompressed.digest('hex')}` };
-      const digest = await w.commit(size, '', labels);
+      let digest: string;
+      try {
+        digest = await w.commit(size, '', labels);
+      } catch (e) {
+        // the same layer is there already (the store took it into the lease): as containerd's differ, that is the answer
+        if (!isAlreadyExists(e)) throw e;
+        digest = `sha256:${compressed.digest('hex')}`;
+      }
       committed = true;
       return { mediaType, digest, size };
     } finally {
@@ -126,20 +136,24 @@ export class Differ {
   }
 }
 
-/** The directory whose walk is the diff, for the mount pairs this differ understands. */
+/**
+ * The directory whose walk is the diff: right must be left plus one layer on
+ * top (an overlay's upper dir, or the top lowerdir of a view), or, against
+ * empty left mounts, a single bind. A layer from an overlay mount is an
+ * upper dir, so its whiteouts are overlay whiteouts.
+ */
 function diffSource(left: readonly SnapshotMount[], right: readonly SnapshotMount[]): { dir: string; mode: DiffMode } {
   const l = layersOf(left);
   const r = layersOf(right);
   const below = l.upper ? [l.upper, ...l.lowers] : l.lowers;
-  if (right.length === 1 && right[0]!.type === 'overlay') {
-    if (!r.upper) throw notImplemented('diff: the right mount is a read-only overlay');
-    if (r.lowers.join(':') !== below.join(':')) {
-      throw notImplemented('diff: the right overlay is not left plus one layer (its lowerdirs differ from left\'s layers)');
-    }
-    return { dir: r.upper, mode: 'overlay' };
+  const layers = r.upper ? [r.upper, ...r.lowers] : r.lowers;
+  const [top, ...rest] = layers;
+  if (!top) throw invalidArgument('diff: no right mounts');
+  // an empty layer changes nothing: a view of "no parent" (what containerd's
+  // CreateDiff takes as left for a first layer) is an empty directory
+  const nonEmpty = (dirs: string[]) => dirs.filter((d) => readdirSync(d).length > 0);
+  if (nonEmpty(rest).join(':') !== nonEmpty(below).join(':')) {
+    throw notImplemented("diff: right is not left plus one layer (only the snapshotter's own mounts of a snapshot and its parent are compared)");
   }
-  const whole = r.upper ?? r.lowers[0];
-  if (!whole) throw invalidArgument('diff: no right mounts');
-  if (below.length !== 0) throw notImplemented('diff: a bind on the right is only compared against empty left mounts');
-  return { dir: whole, mode: 'plain' };
+  return { dir: top, mode: right[0]!.type === 'overlay' ? 'overlay' : 'plain' };
 }

@@ -1,9 +1,10 @@
 // ctr 1.6 (Debian's containerd package) against tsrund's Snapshots and Diff:
-// `ctr snapshots prepare/view/commit/ls/mounts/info/label/usage/tree/rm`
+// `ctr snapshots prepare/view/commit/ls/mounts/info/label/usage/tree/diff/rm`
 // and `ctr images import` of an OCI archive built here from busybox-static,
 // which unpacks through Snapshots.Prepare, Diff.Apply and Snapshots.Commit
 // on ctr's side, then `ctr run --rm` of that image. ctr never starts a daemon. Namespace "ctrs".
 import t from 'tap';
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, lstatSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -101,6 +102,31 @@ if (!existsSync(CTR) || !existsSync(BUSYBOX)) {
     t.match(busy.stderr, /cannot remove snapshot with child/);
     await ok(['snapshots', 'rm', 'ctrs-view', 'ctrs-child', 'ctrs-layer']);
     t.equal((await ok(['snapshots', 'ls'])).trim().split('\n').length, 1, 'only the header left');
+  });
+
+  t.test('ctr snapshots diff: an active snapshot, a committed one, a first layer', async (t) => {
+    const first = JSON.parse(await ok(['snapshots', 'prepare', '--mounts', 'ctrs-d1', ''])) as Array<{ Source: string }>;
+    writeFileSync(join(first[0]!.Source, 'f1'), 'one\n');
+    await ok(['snapshots', 'commit', 'ctrs-d1c', 'ctrs-d1']);
+    const second = JSON.parse(await ok(['snapshots', 'prepare', '--mounts', 'ctrs-d2', 'ctrs-d1c'])) as Array<{ Options: string[] }>;
+    const upper = second[0]!.Options.find((o) => o.startsWith('upperdir='))!.slice('upperdir='.length);
+    writeFileSync(join(upper, 'f2'), 'two\n');
+    execFileSync('mknod', [join(upper, 'f1'), 'c', '0', '0']); // f1 removed in the overlay
+    const list = async (args: string[], gz: boolean): Promise<string[]> => {
+      const r = await execa('sh', ['-c', `${CTR} --address ${d.address} -n ctrs snapshots diff ${args.join(' ')} | tar -t${gz ? 'z' : ''}f -`], { reject: false, env: cleanEnv() });
+      t.equal(r.exitCode, 0, r.stderr);
+      return r.stdout.split('\n').sort();
+    };
+    const TAR = ['--media-type', 'application/vnd.oci.image.layer.v1.tar'];
+    t.same(await list([...TAR, 'ctrs-d2'], false), ['.wh.f1', 'f2'], 'active: its upper dir, the removal as a whiteout');
+    await ok(['snapshots', 'commit', 'ctrs-d2c', 'ctrs-d2']);
+    t.same(await list([...TAR, 'ctrs-d2c'], false), ['.wh.f1', 'f2'], 'committed: through views of it and its parent (the same layer again is no error)');
+    t.same(await list(['ctrs-d1c'], true), ['f1'], 'a first layer, gzip (the default media type)');
+    t.same(await list([...TAR, 'ctrs-d1c', 'ctrs-d2c'], false), ['.wh.f1', 'f2'], 'two snapshots named: from the first to the second');
+    const reversed = await ctr(['snapshots', 'diff', 'ctrs-d2c', 'ctrs-d1c']);
+    t.not(reversed.exitCode, 0);
+    t.match(reversed.stderr, /right is not left plus one layer.*not implemented/, 'a general comparison is refused, not guessed');
+    await ok(['snapshots', 'rm', 'ctrs-d2c', 'ctrs-d1c']);
   });
 
   t.test('ctr images import unpacks through Prepare, Diff.Apply and Commit', async (t) => {
