@@ -1,0 +1,179 @@
+#!/usr/bin/env bash
+# bench/daemon.sh [ROUNDS] [RUNS] [HOLD]
+#
+# tsrund against containerd 1.6 + runc, on the same machine in interleaved
+# rounds (only ratios taken in the same run mean anything here):
+#   1. lifecycle through the API: Containers.Create, Tasks.Create/Start/Wait/
+#      Delete, Containers.Delete of /bin/true in a prepared rootfs, by the same
+#      client (bench/lifecycle.ts) against both daemons; per-call medians
+#   2. `ctr run --rm --rootfs DIR ID /bin/true` against both (ctr's own cost in)
+#   3. memory per running container: RSS/PSS of tsrunc-shim against
+#      containerd-shim-runc-v2 and (podman, if installed) conmon, 10 `sleep`s
+#   4. tsrund's own RSS growth per container with HOLD (default 1000) running
+# Needs root, hyperfine, jq, busybox-static, containerd (ctr), runc; podman and
+# conmon for the conmon figure. Everything lives in a temp dir; the daemons are
+# stopped by pid and what they leave on the host removed.
+set -euo pipefail
+ROUNDS=${1:-3}
+RUNS=${2:-20}
+HOLD=${3:-1000}
+NCTR=${NCTR:-10}
+HERE=$(cd "$(dirname "$0")" && pwd)
+REPO=$(cd "$HERE/.." && pwd)
+export TSRUNC_JS=${TSRUNC_JS:-$REPO/dist/tsrunc.cjs}
+. "$HERE/lib.sh"
+for tool in hyperfine jq containerd ctr runc; do
+  command -v "$tool" >/dev/null || { echo "bench/daemon.sh needs $tool" >&2; exit 2; }
+done
+W=$(mktemp -d /tmp/tsrunc-bench-daemon.XXXXXX)
+chmod 755 "$W"
+created=()
+for p in /run/containerd/s /run/containerd/fifo /run/containerd /run/containers; do [ -e "$p" ] || created+=("$p"); done
+cgroups_before=$(ls -d /sys/fs/cgroup/*/bench /sys/fs/cgroup/*/libpod_parent 2>/dev/null || true)
+TSOCK=$W/tsrund.sock
+CSOCK=$W/containerd/containerd.sock
+P=(podman --root "$W/podman/root" --runroot "$W/podman/runroot" --tmpdir "$W/podman/tmp"
+   --storage-driver overlay --cgroup-manager cgroupfs --events-backend file --runtime "$(command -v runc)")
+pids=()
+holder=
+
+remove_all() { # every task and container in namespace bench of daemon $1
+  local c=(ctr --address "$1" -n bench)
+  for id in $("${c[@]}" tasks ls -q 2>/dev/null); do "${c[@]}" tasks kill -s SIGKILL "$id" >/dev/null 2>&1 || true; done
+  for id in $("${c[@]}" tasks ls -q 2>/dev/null); do
+    for _ in 1 2 3 4 5 6 7 8 9 10; do "${c[@]}" tasks rm -f "$id" >/dev/null 2>&1 && break; sleep 0.2; done
+  done
+  for id in $("${c[@]}" containers ls -q 2>/dev/null); do "${c[@]}" containers rm "$id" >/dev/null 2>&1 || true; done
+}
+cleanup() {
+  set +e
+  [ -n "$holder" ] && kill "$holder" 2>/dev/null
+  command -v podman >/dev/null && "${P[@]}" rm -af -t 0 >/dev/null 2>&1
+  remove_all "$TSOCK"
+  remove_all "$CSOCK"
+  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+    kill "${pids[$i]}" 2>/dev/null
+    for _ in $(seq 150); do kill -0 "${pids[$i]}" 2>/dev/null || break; sleep 0.1; done
+  done
+  grep -o " $W/[^ ]*" /proc/self/mounts | sort -r | while read -r m; do umount "$m" 2>/dev/null || umount -l "$m"; done
+  rm -rf "$W"
+  for p in "${created[@]}"; do
+    if [ -d "$p" ]; then find "$p" -depth -type d -empty -delete 2>/dev/null; else rm -f "$p"; fi
+  done
+  for d in $(ls -d /sys/fs/cgroup/*/bench /sys/fs/cgroup/*/libpod_parent 2>/dev/null); do
+    grep -qx "$d" <<<"$cgroups_before" || find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null
+  done
+}
+trap cleanup EXIT
+
+make_bundle "$W/bundle" /bin/true >/dev/null
+ROOTFS=$W/bundle/rootfs
+"$REPO/node_modules/.bin/esbuild" "$HERE/lifecycle.ts" --bundle --platform=node --format=cjs --log-level=error --outfile="$W/lifecycle.cjs"
+LC=(node "$W/lifecycle.cjs")
+
+node "$REPO/dist/tsrund.cjs" --address "$TSOCK" --root "$W/tsrund/root" --state "$W/tsrund/state" --log-level warn >"$W/tsrund.log" 2>&1 &
+pids+=($!)
+TSRUND_PID=$!
+mkdir -p "$W/containerd"/{root,state,opt}
+cat >"$W/containerd/config.toml" <<EOF
+version = 2
+root = "$W/containerd/root"
+state = "$W/containerd/state"
+disabled_plugins = ["io.containerd.grpc.v1.cri"]
+[grpc]
+  address = "$CSOCK"
+[ttrpc]
+  address = "$CSOCK.ttrpc"
+[debug]
+  address = "$W/containerd/debug.sock"
+  level = "warn"
+[plugins."io.containerd.internal.v1.opt"]
+  path = "$W/containerd/opt"
+EOF
+containerd --config "$W/containerd/config.toml" >"$W/containerd.log" 2>&1 &
+pids+=($!)
+CONTAINERD_PID=$!
+for s in "$TSOCK" "$CSOCK"; do
+  for _ in $(seq 150); do ctr --address "$s" version >/dev/null 2>&1 && break; sleep 0.1; done
+  ctr --address "$s" version >/dev/null 2>&1 || { echo "daemon on $s did not start" >&2; cat "$W"/*.log >&2; exit 1; }
+done
+
+declare -A ADDR=([tsrund]=$TSOCK [containerd]=$CSOCK)
+NAMES=(tsrund containerd)
+mkdir -p "$W/res"
+for r in $(seq "$ROUNDS"); do
+  for k in 0 1; do
+    nm=${NAMES[$(( (k + r) % 2 ))]}
+    "${LC[@]}" lifecycle "${ADDR[$nm]}" "$ROOTFS" "$RUNS" "$nm" >"$W/res/api-$nm-$r.json"
+    hyperfine --style none --warmup 2 --runs "$RUNS" --export-json "$W/res/ctr-$nm-$r.json" \
+      "ctr --address ${ADDR[$nm]} -n bench run --rm --rootfs $ROOTFS c\$\$ /bin/true" >/dev/null 2>>"$W/hyperfine.log"
+  done
+  echo "# round $r/$ROUNDS done (loadavg $(cut -d' ' -f1 /proc/loadavg))" >&2
+done
+
+median() { jq -s 'sort | .[(length - 1) / 2 | floor] * 100 | round / 100'; }
+ratio() { jq -n "($1 / $2) * 100 | round / 100"; }
+declare -A API CTR
+echo "## lifecycle through the API (ms, medians over $ROUNDS rounds x $RUNS runs)"
+printf '%-12s %8s' daemon total
+phases=$(jq -r '.phases | keys_unsorted[]' "$W/res/api-tsrund-1.json")
+for p in $phases; do printf ' %16s' "$p"; done; echo
+for nm in "${NAMES[@]}"; do
+  API[$nm]=$(jq '.total_ms[]' "$W"/res/api-"$nm"-*.json | median)
+  printf '%-12s %8s' "$nm" "${API[$nm]}"
+  for p in $phases; do printf ' %16s' "$(jq ".phases.$p[]" "$W"/res/api-"$nm"-*.json | median)"; done; echo
+done
+echo "## ctr run --rm --rootfs of /bin/true (ms)"
+for nm in "${NAMES[@]}"; do
+  line=$(pooled_stats "ctr-$nm" "$W"/res/ctr-"$nm"-*.json); echo "$line"
+  CTR[$nm]=$(sed -E 's/.*median_ms=([0-9.]+).*/\1/' <<<"$line")
+done
+echo "## ratios tsrund / containerd: API lifecycle $(ratio "${API[tsrund]}" "${API[containerd]}"), ctr run --rm $(ratio "${CTR[tsrund]}" "${CTR[containerd]}")"
+
+rss_pss() { # pid -> "rss_kb pss_kb"
+  echo "$(awk '/^VmRSS:/{print $2}' "/proc/$1/status" 2>/dev/null || echo 0) $(awk '/^Pss:/{print $2}' "/proc/$1/smaps_rollup" 2>/dev/null || echo 0)"
+}
+sum_mem() { # NAME PID... -> one line of per-process RSS/PSS
+  local name=$1 n=0 rss=0 pss=0 r s; shift
+  for p in "$@"; do read -r r s < <(rss_pss "$p"); rss=$((rss + r)); pss=$((pss + s)); n=$((n + 1)); done
+  [ "$n" -gt 0 ] || { echo "$name: no process found"; return; }
+  echo "$name processes=$n rss_kb_each=$((rss / n)) pss_kb_each=$((pss / n))"
+}
+echo "## memory per running container ($NCTR sleeps each)"
+for nm in "${NAMES[@]}"; do
+  for i in $(seq "$NCTR"); do ctr --address "${ADDR[$nm]}" -n bench run -d --rootfs "$ROOTFS" "m$i" /bin/sleep 100000 >/dev/null; done
+done
+sleep 1
+# shellcheck disable=SC2046
+sum_mem tsrunc-shim $(pgrep -f -- "^$REPO/native-shims/build/tsrunc-shim .*$W/" || true)
+# shellcheck disable=SC2046
+sum_mem containerd-shim-runc-v2 $(pgrep -f -- "containerd-shim-runc-v2 .*-address $CSOCK( |$)" || true)
+remove_all "$TSOCK"
+remove_all "$CSOCK"
+if command -v podman >/dev/null && command -v conmon >/dev/null; then
+  mkdir -p "$W/podman/tmp"
+  hn=$(ulimit -Hn); hu=$(ulimit -Hu); { [ "$hu" = unlimited ] || [ "$hu" -gt 32768 ]; } && hu=32768
+  for i in $(seq "$NCTR"); do
+    "${P[@]}" run -d --network none --ulimit "nofile=$hn:$hn" --ulimit "nproc=$hu:$hu" --name "m$i" --rootfs "$ROOTFS" /bin/sleep 100000 >/dev/null
+  done
+  sleep 1
+  # shellcheck disable=SC2046
+  sum_mem conmon $(pgrep -f -- "^/usr/bin/conmon .*$W/" || true)
+  "${P[@]}" rm -af -t 0 >/dev/null 2>&1 || true
+else
+  echo "conmon: podman or conmon not installed, not measured"
+fi
+
+echo "## tsrund's own memory with $HOLD running containers"
+read -r base _ < <(rss_pss "$TSRUND_PID")
+coproc HOLDER { "${LC[@]}" hold "$TSOCK" "$ROOTFS" "$HOLD"; }
+holder=$HOLDER_PID
+read -r line <&"${HOLDER[0]}"
+[ "$line" = ready ] || { echo "hold: $line" >&2; exit 1; }
+running=$(ctr --address "$TSOCK" -n bench tasks ls -q | wc -l)
+read -r full _ < <(rss_pss "$TSRUND_PID")
+echo "tsrund rss_kb before=$base with_${running}_running=$full growth_per_container_kb=$(jq -n "(($full - $base) / $running) * 10 | round / 10")"
+echo done >&"${HOLDER[1]}"
+read -r line <&"${HOLDER[0]}" || true
+wait "$holder" 2>/dev/null || true
+holder=
