@@ -55,6 +55,9 @@ const code = (p: Promise<unknown>): Promise<Code | 'OK'> =>
     (e: grpc.ServiceError) => grpc.status[e.code] as Code,
   );
 
+// 500 cycles take a minute or more on a loaded 2-core machine.
+t.setTimeout(360_000);
+
 t.test('tsrund reliability', { skip: needsRoot }, async (t) => {
   const dir = tempDir('tsrund-rel-');
   const rootfs = makeBundle(['true']).rootfs;
