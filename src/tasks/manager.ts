@@ -21,6 +21,7 @@ import { Shim, ShimError, EXIT_FILE } from './shim.js';
 import { exitCode, type ShimProcess } from './shim-protocol.js';
 import { openIO, type ProcessIO } from './stdio.js';
 import { mountRootfs, unmountRootfs, type RootfsMount } from './rootfs.js';
+import { oomKills, watchMemoryEvents } from './oom.js';
 
 const INIT = 'init';
 const LOGGER = 'logger';
@@ -56,7 +57,8 @@ export type TaskEvent =
   | { type: 'TaskExecAdded'; topic: '/tasks/exec-added'; containerId: string; execId: string }
   | { type: 'TaskExecStarted'; topic: '/tasks/exec-started'; containerId: string; execId: string; pid: number }
   | { type: 'TaskPaused'; topic: '/tasks/paused'; containerId: string }
-  | { type: 'TaskResumed'; topic: '/tasks/resumed'; containerId: string };
+  | { type: 'TaskResumed'; topic: '/tasks/resumed'; containerId: string }
+  | { type: 'TaskOOM'; topic: '/tasks/oom'; containerId: string };
 
 export interface TaskManagerOptions {
   /** tsrund's --state (default /run/tsrund) */
@@ -103,6 +105,8 @@ interface Task {
   waiters: Map<string, Waiter[]>;
   /** we are deleting it: the shim's going away is expected */
   closing: boolean;
+  /** OOM kills already reported, and the runtime record they are read through */
+  ooms?: { seen: bigint; runtime: ContainerRecord; stopWatch: () => void };
 }
 
 const key = (ns: string, id: string) => `${ns}/${id}`;
@@ -219,14 +223,26 @@ export class TaskManager {
 
   /** Exits from the shim, and its death. */
   private attach(t: Task): void {
+    const runtime = this.runtimeRecord(t);
+    if (runtime) t.ooms = { seen: oomKills(runtime), runtime, stopWatch: watchMemoryEvents(runtime, () => this.checkOom(t)) };
     t.shim.subscribe(
       (p) => this.onExit(t, p),
       () => this.onShimGone(t),
     );
   }
 
+  /** Publishes /tasks/oom when the cgroup counts another OOM kill. */
+  private checkOom(t: Task): void {
+    if (!t.ooms || t.closing) return;
+    const n = oomKills(t.ooms.runtime);
+    if (n <= t.ooms.seen) return;
+    t.ooms.seen = n;
+    this.o.publish(t.rec.namespace, { type: 'TaskOOM', topic: '/tasks/oom', containerId: t.rec.id });
+  }
+
   private onExit(t: Task, p: ShimProcess): void {
     if (t.exits.has(p.name)) return; // seen already (reconnect: pushed and listed)
+    this.checkOom(t); // before the exit, as containerd: the kill is why it exited
     const exit: ExitInfo = { status: exitCode(p.status), exitedAt: new Date(Number(p.exitedNs / 1_000_000n)) };
     t.exits.set(p.name, exit);
     const { namespace, id } = t.rec;
@@ -289,6 +305,7 @@ export class TaskManager {
   /** Container, shim, rootfs and directory gone; the task forgotten. */
   private teardown(t: Task): void {
     t.closing = true;
+    t.ooms?.stopWatch();
     const { namespace, id } = t.rec;
     const rec = this.runtimeRecord(t);
     try {
@@ -645,6 +662,7 @@ export class TaskManager {
   detachAll(): void {
     for (const t of this.tasks.values()) {
       t.closing = true;
+      t.ooms?.stopWatch();
       t.shim.close();
     }
     this.tasks.clear();

@@ -12,6 +12,7 @@ import {
   TaskExecAddedSchema,
   TaskExecStartedSchema,
   TaskExitSchema,
+  TaskOOMSchema,
   TaskPausedSchema,
   TaskResumedSchema,
   TaskStartSchema,
@@ -100,6 +101,9 @@ export function publishTaskEvent(bus: EventBus, ns: string, e: TaskEvent): void 
       return;
     case 'TaskResumed':
       bus.publishMessage(ns, TOPICS.taskResumed, TaskResumedSchema, { containerId: e.containerId });
+      return;
+    case 'TaskOOM':
+      bus.publishMessage(ns, TOPICS.taskOOM, TaskOOMSchema, { containerId: e.containerId });
       return;
   }
 }
