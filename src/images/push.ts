@@ -81,10 +81,19 @@ export async function pushImage(deps: ImageDeps, o: PushOptions): Promise<PushRe
 
   const limit = o.maxConcurrentUploads ?? 3;
   const queue = [...layerIds];
+  let failed = false;
   const worker = async (): Promise<void> => {
-    for (let b = queue.shift(); b; b = queue.shift()) await pushBlob(deps, client, o, to.domain, to.path, b, emit);
+    try {
+      for (let b = queue.shift(); b && !failed; b = queue.shift()) await pushBlob(deps, client, o, to.domain, to.path, b, emit);
+    } catch (e) {
+      failed = true; // the other workers take nothing more
+      throw e;
+    }
   };
-  await Promise.all(Array.from({ length: Math.min(limit, queue.length) }, worker));
+  // every upload has stopped before the push fails: none goes on behind the error
+  const settled = await Promise.allSettled(Array.from({ length: Math.min(limit, queue.length) }, worker));
+  const failure = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failure) throw failure.reason;
 
   // children manifests by digest, then the root under the tag
   for (const m of manifests) {

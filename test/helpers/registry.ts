@@ -2,15 +2,17 @@
 // 2.8) on 127.0.0.1:<free port> with its storage in a temp dir, optionally
 // with htpasswd (basic) auth; and images built here from busybox-static as
 // OCI layouts (tar+gzip layers made in the test), copied to it with skopeo.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, symlinkSync, writeFileSync, chmodSync } from 'node:fs';
-import { createServer, request } from 'node:http';
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { promisify } from 'node:util';
+import { createHash, createSign, randomBytes } from 'node:crypto';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync, chmodSync } from 'node:fs';
+import { createServer, request, type IncomingMessage } from 'node:http';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { tempDir } from './daemon.js';
 
 export const BUSYBOX = '/bin/busybox';
+const execFileAsync = promisify(execFile);
 
 /** Why the registry tests cannot run here, or undefined. */
 export function registryMissing(): string | undefined {
@@ -44,11 +46,13 @@ export interface Registry {
 }
 
 /** Starts docker-registry serve; resolves once GET /v2/ answers. */
-export async function startRegistry(opts: { auth?: { username: string; password: string } } = {}): Promise<Registry> {
+export async function startRegistry(opts: { auth?: { username: string; password: string }; token?: TokenServer } = {}): Promise<Registry> {
   const dir = tempDir('tsrunc-registry-');
   const port = await freePort();
   let auth = '';
-  if (opts.auth) {
+  if (opts.token) {
+    auth = `auth:\n  token:\n    realm: ${opts.token.realm}\n    service: ${opts.token.service}\n    issuer: ${opts.token.issuer}\n    rootcertbundle: ${opts.token.certPath}\n`;
+  } else if (opts.auth) {
     const line = execFileSync('htpasswd', ['-Bbn', opts.auth.username, opts.auth.password]).toString().trim();
     writeFileSync(join(dir, 'htpasswd'), `${line}\n`);
     auth = `auth:\n  htpasswd:\n    realm: tsrunc-test\n    path: ${join(dir, 'htpasswd')}\n`;
@@ -88,6 +92,93 @@ export async function startRegistry(opts: { auth?: { username: string; password:
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
       await exited;
     },
+  };
+}
+
+export interface TokenRequest {
+  account: string | undefined;
+  /** the Basic credentials sent, "user:password" */
+  basic: string | undefined;
+  service: string | null;
+  scopes: string[];
+}
+
+export interface TokenServer {
+  realm: string;
+  service: string;
+  issuer: string;
+  certPath: string;
+  /** every token request, in order */
+  requests: TokenRequest[];
+  close(): Promise<void>;
+}
+
+const b64url = (b: Buffer | string): string => Buffer.from(b).toString('base64url');
+
+/**
+ * A token server as distribution's token auth spec describes it: GET
+ * /token?service=&scope=... (Basic credentials or none) answers a JWT
+ * signed RS256 with the certificate in x5c, which the registry trusts
+ * (rootcertbundle). Anonymous users may pull repositories under library/;
+ * `users` may pull and push everything; wrong credentials get 401.
+ */
+export async function startTokenServer(users: Record<string, string>): Promise<TokenServer> {
+  const dir = tempDir('tsrunc-token-');
+  const keyPath = join(dir, 'token.key');
+  const certPath = join(dir, 'token.crt');
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', keyPath, '-out', certPath, '-subj', '/CN=tsrunc-test-token', '-days', '2'], { stdio: 'ignore' });
+  const key = readFileSync(keyPath);
+  const der = Buffer.from(
+    readFileSync(certPath, 'utf8')
+      .replace(/-----(BEGIN|END) CERTIFICATE-----/g, '')
+      .replace(/\s+/g, ''),
+    'base64',
+  );
+  const service = 'tsrunc-test';
+  const issuer = 'tsrunc-test-issuer';
+  const requests: TokenRequest[] = [];
+  const server = createServer((req: IncomingMessage, res) => {
+    const url = new URL(req.url ?? '/', 'http://x');
+    const authz = req.headers['authorization'];
+    const basic = authz?.startsWith('Basic ') ? Buffer.from(authz.slice(6), 'base64').toString('utf8') : undefined;
+    const scopes = url.searchParams.getAll('scope');
+    requests.push({ account: url.searchParams.get('account') ?? undefined, basic, service: url.searchParams.get('service'), scopes });
+    let user: string | undefined;
+    if (basic !== undefined) {
+      const i = basic.indexOf(':');
+      const [u, p] = [basic.slice(0, i), basic.slice(i + 1)];
+      if (users[u] !== p) {
+        res.writeHead(401, { 'content-type': 'application/json' });
+        return res.end(JSON.stringify({ details: 'incorrect username or password' }));
+      }
+      user = u;
+    }
+    const access = scopes.flatMap((sc) => {
+      const [type, name, actions] = sc.split(':');
+      if (type !== 'repository' || !name || !actions) return [];
+      const granted = actions.split(',').filter((a) => (user ? true : a === 'pull' && name.startsWith('library/')));
+      return granted.length ? [{ type, name, actions: granted }] : [];
+    });
+    const now = Math.floor(Date.now() / 1000);
+    const header = b64url(JSON.stringify({ alg: 'RS256', typ: 'JWT', x5c: [der.toString('base64')] }));
+    const claims = b64url(JSON.stringify({ iss: issuer, sub: user ?? '', aud: service, exp: now + 300, nbf: now - 10, iat: now, jti: randomBytes(8).toString('hex'), access }));
+    const sig = createSign('RSA-SHA256').update(`${header}.${claims}`).sign(key);
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ token: `${header}.${claims}.${b64url(sig)}`, expires_in: 300 }));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as { port: number }).port;
+  return {
+    realm: `http://127.0.0.1:${port}/token`,
+    service,
+    issuer,
+    certPath,
+    requests,
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
   };
 }
 
@@ -220,11 +311,12 @@ export function ociLayout(specs: ImageSpec[], tag = 'latest'): BuiltImage {
  * Copies an OCI layout to the registry with skopeo (independent of our
  * push code). format "v2s2" converts to Docker schema2 media types.
  */
-export function skopeoPush(reg: Registry, img: BuiltImage, repoTag: string, opts: { format?: 'oci' | 'v2s2'; tag?: string } = {}): void {
+export async function skopeoPush(reg: Registry, img: BuiltImage, repoTag: string, opts: { format?: 'oci' | 'v2s2'; tag?: string } = {}): Promise<void> {
   const args = ['copy', '--quiet', '--dest-tls-verify=false'];
   if (img.index) args.push('--all');
   if (opts.format) args.push('--format', opts.format);
   if (reg.auth) args.push('--dest-creds', `${reg.auth.username}:${reg.auth.password}`);
   args.push(`oci:${img.layout}:${opts.tag ?? 'latest'}`, `docker://${reg.host}/${repoTag}`);
-  execFileSync('skopeo', args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, REGISTRY_AUTH_FILE: join(reg.dir, 'skopeo-auth.json') } });
+  // not synchronous: a token server in this process must answer skopeo
+  await execFileAsync('skopeo', args, { env: { ...process.env, REGISTRY_AUTH_FILE: join(reg.dir, 'skopeo-auth.json') } });
 }

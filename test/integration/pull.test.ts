@@ -30,7 +30,7 @@ t.test('pull, push and images through tsrund', { skip: needsRoot || missing }, a
   const chain = [bb.diffId, sha(`${bb.diffId} ${motd.diffId}`)];
   const reg: Registry = await startRegistry();
   t.teardown(() => reg.stop());
-  skopeoPush(reg, hello, 'library/hello:latest');
+  await skopeoPush(reg, hello, 'library/hello:latest');
   const d: RunningDaemon = await startTsrund();
   t.teardown(() => d.stop());
   const conn: Connection = connect(d.address, { namespace: 'pl' });
@@ -138,7 +138,7 @@ t.test('pull, push and images through tsrund', { skip: needsRoot || missing }, a
   await t.test('basic auth: credentials from DOCKER_CONFIG/config.json; wrong ones refused', async (t) => {
     const secure = await startRegistry({ auth: { username: 'bob', password: 'pw1' } });
     t.teardown(() => secure.stop());
-    skopeoPush(secure, hello, 'library/hello:latest');
+    await skopeoPush(secure, hello, 'library/hello:latest');
     const sref = `${secure.host}/library/hello:latest`;
     const anon = await ctl(['pull', sref]);
     t.equal(anon.exitCode, 1);

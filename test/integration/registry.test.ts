@@ -18,7 +18,7 @@ import { RegistryClient } from '../../src/images/registry/client.js';
 import { credentialsFor, dockerConfigPath, readDockerConfig } from '../../src/images/registry/credentials.js';
 import { errClassOf } from '../../src/errdefs.js';
 import { tempDir } from '../helpers/daemon.js';
-import { busyboxLayer, fileLayer, ociLayout, registryMissing, skopeoPush, startRegistry, type BuiltImage, type Registry } from '../helpers/registry.js';
+import { busyboxLayer, fileLayer, ociLayout, registryMissing, skopeoPush, startRegistry, startTokenServer, type BuiltImage, type Registry } from '../helpers/registry.js';
 
 const missing = registryMissing();
 if (missing) {
@@ -121,9 +121,9 @@ async function main(t: Test): Promise<void> {
 
   const reg: Registry = await startRegistry();
   t.teardown(() => reg.stop());
-  skopeoPush(reg, hello, 'library/hello:latest');
-  skopeoPush(reg, hello, 'library/hello-docker:latest', { format: 'v2s2' });
-  skopeoPush(reg, multi, 'library/multi:latest');
+  await skopeoPush(reg, hello, 'library/hello:latest');
+  await skopeoPush(reg, hello, 'library/hello-docker:latest', { format: 'v2s2' });
+  await skopeoPush(reg, multi, 'library/multi:latest');
 
   t.test('ping and resolve: plain HTTP for 127.0.0.1, the manifest by tag', async (t) => {
     const c = new RegistryClient(reg.host);
@@ -305,14 +305,14 @@ async function main(t: Test): Promise<void> {
   t.test('basic auth: refused anonymously and with wrong credentials, accepted with the config.json ones', async (t) => {
     const secure = await startRegistry({ auth: { username: 'alice', password: 's3cret' } });
     t.teardown(() => secure.stop());
-    skopeoPush(secure, hello, 'library/hello:latest');
+    await skopeoPush(secure, hello, 'library/hello:latest');
     const ref = `${secure.host}/library/hello:latest`;
     const s = openStore(t);
     const anon = await pullImage(s, { namespace: 'default', ref }).catch((x: Error) => x);
     t.equal((anon as Error).message, `${secure.host} requires a user name and password (basic auth) and none is configured: log in first (credentials come from ~/.docker/config.json)`);
     t.equal((anon as { code?: number }).code, 16, 'Unauthenticated');
     const wrong = await pullImage(s, { namespace: 'default', ref, registry: { credentials: () => ({ username: 'alice', secret: 'nope' }) } }).catch((x: Error) => x);
-    t.match((wrong as Error).message, /unauthorized: the registry refused the configured credentials/);
+    t.match((wrong as Error).message, /unauthorized: the registry refused the configured credentials \(user "alice"\)$/);
     t.equal((wrong as { code?: number }).code, 16);
     t.same(await holdings(s), { blobs: [], ingests: [], leases: [] });
 
@@ -327,5 +327,40 @@ async function main(t: Test): Promise<void> {
     t.equal(r.digest, hello.manifest.digest);
     const pushed = await pushImage(s, { namespace: 'default', name: ref, ref: `${secure.host}/team/x:1`, registry: { credentials: fromFile } });
     t.equal(pushed.digest, hello.manifest.digest);
+  });
+
+  t.test('Bearer tokens from the WWW-Authenticate realm: anonymous pull, refused push, credentials, wrong credentials', async (t) => {
+    const tokens = await startTokenServer({ carol: 'tok-pw' });
+    t.teardown(() => tokens.close());
+    const secure = await startRegistry({ token: tokens, auth: { username: 'carol', password: 'tok-pw' } });
+    t.teardown(() => secure.stop());
+    await skopeoPush(secure, hello, 'library/hello:latest');
+    await skopeoPush(secure, hello, 'private/app:v1');
+    tokens.requests.length = 0;
+
+    const s = openStore(t);
+    const r = await pullImage(s, { namespace: 'default', ref: `${secure.host}/library/hello:latest` });
+    t.equal(r.digest, hello.manifest.digest, 'anonymous pull with an anonymous token');
+    t.same(tokens.requests[0], { account: undefined, basic: undefined, service: 'tsrunc-test', scopes: ['repository:library/hello:pull'] });
+    t.ok(tokens.requests.length <= 2, `one token reused for the blobs (${tokens.requests.length} token requests)`);
+
+    const denied = await pullImage(openStore(t), { namespace: 'default', ref: `${secure.host}/private/app:v1` }).catch((x: Error) => x);
+    t.match((denied as Error).message, /unauthorized: the registry refused anonymous access \(no credentials configured for it\)/);
+    t.equal((denied as { code?: number }).code, 16);
+    const push = await pushImage(s, { namespace: 'default', name: `${secure.host}/library/hello:latest`, ref: `${secure.host}/library/copy:1` }).catch((x: Error) => x);
+    t.match((push as Error).message, /: unauthorized: the registry refused anonymous access \(no credentials configured for it\) to push$/, 'anonymous users may not push');
+
+    const wrong = await pullImage(openStore(t), { namespace: 'default', ref: `${secure.host}/private/app:v1`, registry: { credentials: () => ({ username: 'carol', secret: 'bad' }) } }).catch((x: Error) => x);
+    t.match((wrong as Error).message, new RegExp(`${secure.host.replace(/\./g, '\\.')}: the token server http://127\\.0\\.0\\.1:\\d+/token refused the credentials of user "carol" \\(401: incorrect username or password\\)`));
+    t.equal((wrong as { code?: number }).code, 16);
+
+    tokens.requests.length = 0;
+    const creds = { credentials: () => ({ username: 'carol', secret: 'tok-pw' }) };
+    const p = await pullImage(openStore(t), { namespace: 'default', ref: `${secure.host}/private/app:v1`, registry: creds });
+    t.equal(p.digest, hello.manifest.digest);
+    t.match(tokens.requests[0], { account: 'carol', basic: 'carol:tok-pw', scopes: ['repository:private/app:pull'] });
+    const pushed = await pushImage(s, { namespace: 'default', name: `${secure.host}/library/hello:latest`, ref: `${secure.host}/private/copy:1`, registry: creds });
+    t.equal(pushed.digest, hello.manifest.digest);
+    t.ok(tokens.requests.some((q) => q.scopes.includes('repository:private/copy:pull,push') && q.scopes.includes('repository:library/hello:pull')), 'the mount asks for both repositories');
   });
 }

@@ -74,20 +74,21 @@ export class Authorizer {
    * Handles a 401 from host: learns its challenge and gets what it asks for.
    * Returns false when nothing new can be tried (no usable challenge).
    */
-  async challenged(host: string, res: HttpResponse, scopes: readonly string[], signal?: AbortSignal): Promise<boolean> {
+  async challenged(host: string, res: HttpResponse, scopes: readonly string[], signal?: AbortSignal, sent?: string): Promise<boolean> {
     const challenges = parseChallenges(res.headers['www-authenticate']);
     const bearer = challenges.find((c) => c.scheme === 'bearer');
     const basic = challenges.find((c) => c.scheme === 'basic');
     if (bearer) {
-      const had = this.challenges.get(host);
       this.challenges.set(host, bearer);
       const key = tokenKey(host, scopes);
       const known = this.tokens.get(key);
-      if (had?.scheme === 'bearer' && known && known.expiresAt > Date.now() && !bearer.params['error']) {
+      if (known && known.expiresAt > Date.now()) {
+        // a parallel request got a token meanwhile: try that one
+        if (sent !== `Bearer ${known.value}`) return true;
         // a fresh token was refused: the account lacks the access
-        return false;
+        if (!bearer.params['error']) return false;
       }
-      await this.fetchToken(host, bearer, scopes, signal);
+      await this.fetchTokenOnce(host, bearer, scopes, signal);
       return true;
     }
     if (basic) {
@@ -112,13 +113,26 @@ export class Authorizer {
     if (c?.scheme !== 'bearer') return;
     const t = this.tokens.get(tokenKey(host, scopes));
     if (t && t.expiresAt > Date.now()) return;
-    await this.fetchToken(host, c, scopes, signal);
+    await this.fetchTokenOnce(host, c, scopes, signal);
   }
 
   private basic(host: string): string | undefined {
     const cr = this.credentials(host);
     if (!cr?.username) return undefined;
     return `Basic ${Buffer.from(`${cr.username}:${cr.secret ?? ''}`).toString('base64')}`;
+  }
+
+  /** Parallel requests that need the same token share one fetch. */
+  private readonly fetching = new Map<string, Promise<void>>();
+
+  private fetchTokenOnce(host: string, c: Challenge, scopes: readonly string[], signal?: AbortSignal): Promise<void> {
+    const key = tokenKey(host, scopes);
+    let p = this.fetching.get(key);
+    if (!p) {
+      p = this.fetchToken(host, c, scopes, signal).finally(() => this.fetching.delete(key));
+      this.fetching.set(key, p);
+    }
+    return p;
   }
 
   private async fetchToken(host: string, c: Challenge, scopes: readonly string[], signal?: AbortSignal): Promise<void> {

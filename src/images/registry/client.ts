@@ -276,23 +276,30 @@ export class RegistryClient {
         await drain(res);
         let again: boolean;
         try {
-          again = await this.auth.challenged(this.host, res, scopes, this.opts.signal);
+          again = await this.auth.challenged(this.host, res, scopes, this.opts.signal, authz);
         } catch (e) {
           if (e instanceof AuthError) throw unauthenticated(e.message);
           throw e;
         }
         if (again) continue;
-        throw unauthenticated(`${this.host}: ${o.what} of ${o.repo}: unauthorized: the registry refused ${this.opts.credentials?.(this.domain)?.username ? 'the configured credentials' : 'anonymous access (no credentials configured for it)'}`);
+        throw this.refused(o);
       }
       if (o.follow) res = await this.followRedirects(res, method, headers);
       if (o.ok.includes(res.status)) return res;
       const body = await readBody(res, 1 << 20).catch(() => Buffer.alloc(0));
       const text = `${this.host}: ${o.what} of ${o.repo}: ${res.status} ${res.body.statusMessage ?? ''}${errorText(body)}`.trim();
-      if (res.status === 401) throw unauthenticated(`${text} (the credentials were refused)`);
+      if (res.status === 401) throw this.refused(o);
       if (res.status === 403) throw statusError(7, `${text} (access denied)`);
       if (res.status === 404) throw notFound(text);
       throw Object.assign(new Error(text), { httpStatus: res.status });
     }
+  }
+
+  /** The registry said 401 to what we could send: whose access it refused. */
+  private refused(o: SendOptions): Error {
+    const user = this.opts.credentials?.(this.domain)?.username;
+    const who = user ? `the configured credentials (user ${JSON.stringify(user)})` : 'anonymous access (no credentials configured for it)';
+    return unauthenticated(`${this.host}: ${o.what} of ${o.repo}: unauthorized: the registry refused ${who}${o.push ? ' to push' : ''}`);
   }
 
   private async followRedirects(res: HttpResponse, method: string, headers: Record<string, string>): Promise<HttpResponse> {
