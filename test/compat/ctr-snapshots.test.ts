@@ -2,16 +2,18 @@
 // `ctr snapshots prepare/view/commit/ls/mounts/info/label/usage/tree/diff/rm`
 // and `ctr images import` of an OCI archive built here from busybox-static,
 // which unpacks through Snapshots.Prepare, Diff.Apply and Snapshots.Commit
-// on ctr's side, then `ctr run --rm` of that image. ctr never starts a daemon. Namespace "ctrs".
+// on ctr's side, then `ctr run --rm` of that image; `ctr images pull
+// --plain-http` of a 3-layer image with a whiteout from docker-registry. ctr never starts a daemon. Namespace "ctrs".
 import t from 'tap';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, lstatSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { execa } from 'execa';
 import { tarArchive } from '../../src/archive/tar-writer.js';
 import { cleanEnv, startTsrund, type RunningDaemon } from '../helpers/daemon.js';
+import { busyboxLayer, fileLayer, makeLayer, ociLayout, registryMissing, skopeoPush, startRegistry } from '../helpers/registry.js';
 
 const CTR = '/usr/bin/ctr';
 const BUSYBOX = '/bin/busybox';
@@ -160,4 +162,34 @@ if (!existsSync(CTR) || !existsSync(BUSYBOX)) {
     );
     await ok(['images', 'rm', '--sync', name]);
   });
+
+  t.test('ctr images pull --plain-http from a registry unpacks 3 layers by chain ID; ctr run --rm sees the merged tree; rm --sync collects them', { skip: registryMissing() ?? false }, async (t) => {
+    const reg = await startRegistry();
+    t.teardown(() => reg.stop());
+    const layers = [
+      busyboxLayer(),
+      fileLayer('etc/hello', 'hello\n'),
+      makeLayer((dir) => {
+        mkdirSync(join(dir, 'etc'));
+        writeFileSync(join(dir, 'etc', '.wh.hello'), '');
+        writeFileSync(join(dir, 'etc', 'greeting'), 'hi from layer 3\n');
+      }),
+    ];
+    await skopeoPush(reg, ociLayout([{ layers }]), 'library/ctrs-pull:latest');
+    const ref = `${reg.host}/library/ctrs-pull:latest`;
+    const pull = await ctr(['images', 'pull', '--plain-http', ref]);
+    t.equal(pull.exitCode, 0, pull.stderr);
+    t.match(pull.stdout, /unpacking linux\/amd64 sha256:[0-9a-f]{64}\.\.\.\s*done/);
+    const chain: string[] = [];
+    for (const l of layers) chain.push(chain.length === 0 ? l.diffId : sha(`${chain[chain.length - 1]} ${l.diffId}`));
+    const ls = await ok(['snapshots', 'ls']);
+    for (const [i, id] of chain.entries()) t.match(ls, new RegExp(`^${id}\\s+${i === 0 ? '' : `${chain[i - 1]}\\s+`}Committed\\s*$`, 'm'), `layer ${i + 1} committed as its chain ID on its parent`);
+    const run = await ctr(['run', '--rm', ref, 'ctrs-pull-run', '/bin/busybox', 'sh', '-c', '/bin/busybox ls /etc; /bin/busybox cat /etc/greeting']);
+    t.equal(run.exitCode, 0, run.stderr);
+    t.equal(run.stdout, 'greeting\nhi from layer 3', 'the whiteout in layer 3 hides layer 2\'s file');
+    await ok(['images', 'rm', '--sync', ref]);
+    const left = (await ok(['snapshots', 'ls'])).trim().split('\n').slice(1);
+    t.same(left.filter((l) => chain.some((c) => l.startsWith(c))), [], "the image's snapshots are collected with it");
+  });
 }
+
