@@ -5,7 +5,7 @@
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { promisify } from 'node:util';
 import { createHash, createSign, randomBytes } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync, chmodSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync, chmodSync } from 'node:fs';
 import { createServer, request, type IncomingMessage } from 'node:http';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -33,6 +33,25 @@ export async function freePort(): Promise<number> {
   const port = (s.address() as { port: number }).port;
   await new Promise<void>((r) => s.close(() => r()));
   return port;
+}
+
+const children = new Set<ChildProcess>();
+let handling = false;
+
+/**
+ * tap ends a test that runs past its time with SIGTERM, which skips 'exit'
+ * handlers: the registries would be left running, orphaned.
+ */
+function killOnSignal(child: ChildProcess): void {
+  if (!handling) {
+    handling = true;
+    process.once('SIGTERM', () => {
+      for (const c of children) c.kill('SIGKILL');
+      process.exit(143);
+    });
+  }
+  children.add(child);
+  child.once('exit', () => children.delete(child));
 }
 
 export interface Registry {
@@ -67,6 +86,7 @@ export async function startRegistry(opts: { auth?: { username: string; password:
   child.stderr!.on('data', (d: Buffer) => (log = (log + d.toString()).slice(-20000)));
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   process.on('exit', () => child.kill('SIGKILL'));
+  killOnSignal(child);
   const deadline = Date.now() + 20_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`docker-registry exited with ${child.exitCode}:\n${log}`);
@@ -210,6 +230,7 @@ export function makeLayer(fill: (dir: string) => void): Blob & { diffId: string 
   const dir = tempDir('tsrunc-layer-');
   fill(dir);
   const tar = execFileSync('tar', ['-C', dir, '--sort=name', '--owner=0', '--group=0', '--numeric-owner', '--mtime=@0', '-cf', '-', '.'], { maxBuffer: 64 << 20 });
+  rmSync(dir, { recursive: true, force: true });
   const gz = gzipSync(tar, { level: 1 });
   return { ...blob('application/vnd.oci.image.layer.v1.tar+gzip', gz), diffId: sha(tar) };
 }
