@@ -1,6 +1,7 @@
 // What a failed or finished container must not leave behind: its state
 // directory, its cgroup, mounts on the host, processes in its cgroup.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cgroupLayout } from '../../src/runtime/cgroups/mode.js';
 import { readMountInfo } from '../../src/linux/mountinfo.js';
@@ -10,11 +11,22 @@ export interface Snapshot {
   mounts: string[];
 }
 
+// Other test files run at the same time (tap --jobs) and mount under their
+// own temp dirs (engines' netns files, tsrund's snapshots): those are not
+// ours to count. Ours are anywhere else, or under the CLI tests' own dirs.
+const OWN_TEMP = /^(tsrunc-rootfs-|tsrunc-bundle-|tsrunc-root-)/;
+function isOurs(mountPoint: string): boolean {
+  const tmp = `${tmpdir()}/`;
+  if (!mountPoint.startsWith(tmp)) return true;
+  return OWN_TEMP.test(mountPoint.slice(tmp.length));
+}
+
 function mountLines(): string[] {
   return readFileSync('/proc/self/mountinfo', 'utf8')
     .split('\n')
-    .map((l) => l.split(' ').slice(3, 5).join(' '))
-    .filter(Boolean)
+    .map((l) => l.split(' ').slice(3, 5))
+    .filter((f) => f.length === 2 && isOurs(f[1]!))
+    .map((f) => f.join(' '))
     .sort();
 }
 
