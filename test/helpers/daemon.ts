@@ -35,12 +35,12 @@ export function tempDir(prefix = 'tsrund-test-'): string {
 }
 
 /** Starts tsrund and resolves once it serves. */
-export async function startTsrund(opts: { dir?: string; args?: string[] } = {}): Promise<RunningDaemon> {
+export async function startTsrund(opts: { dir?: string; args?: string[]; nodeArgs?: string[] } = {}): Promise<RunningDaemon> {
   const dir = opts.dir ?? tempDir();
   const address = join(dir, 'tsrund.sock');
   const root = join(dir, 'root');
   const state = join(dir, 'state');
-  const child = spawn(process.execPath, [TSRUND, '--address', address, '--root', root, '--state', state, ...(opts.args ?? [])], {
+  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), TSRUND, '--address', address, '--root', root, '--state', state, ...(opts.args ?? [])], {
     env: cleanEnv(),
     stdio: ['ignore', 'ignore', 'pipe'],
   });

@@ -7,6 +7,7 @@ import { koffi, lazyFn, lastErrno } from '../../linux/ffi.js';
 import { SyscallError } from '../../linux/syscall-error.js';
 
 const SYS_BPF = process.arch === 'arm64' ? 280 : 321;
+const EAGAIN = 11;
 
 const BPF_PROG_LOAD = 5;
 const BPF_PROG_ATTACH = 8;
@@ -19,10 +20,38 @@ const BPF_F_ALLOW_MULTI = 2;
 
 const syscall = lazyFn(() => 'libc.so.6', 'long syscall(long number, ...)');
 
+// The verifier gives up with EAGAIN whenever a signal is pending (tsrund, a
+// subreaper, gets SIGCHLD at any time; a profiler sends SIGPROF): the load
+// runs with signals blocked (they arrive right after), and is retried as
+// libbpf does should one still get through.
+const EAGAIN_ATTEMPTS = 5;
+const SIG_BLOCK = 0;
+const SIG_SETMASK = 2;
+const sigmask = lazyFn(() => 'libc.so.6', 'int pthread_sigmask(int how, const uint8_t *set, uint8_t *oldset)');
+const ALL_SIGNALS = Buffer.alloc(128, 0xff);
+
+function withSignalsBlocked<T>(fn: () => T): T {
+  const old = Buffer.alloc(128);
+  if (Number(sigmask(SIG_BLOCK, ALL_SIGNALS, old)) !== 0) return fn();
+  try {
+    return fn();
+  } finally {
+    sigmask(SIG_SETMASK, old, null);
+  }
+}
+
 function bpf(cmd: number, attr: Buffer, what: string, path?: string): number {
-  const r = Number(syscall(SYS_BPF, 'int', cmd, 'uint8_t *', attr, 'unsigned int', attr.length));
-  if (r < 0) throw new SyscallError('bpf', lastErrno(), path, path ? `${what} on ${path}` : what);
-  return r;
+  for (let attempt = 1; ; attempt++) {
+    let errno = 0;
+    const r = withSignalsBlocked(() => {
+      const n = Number(syscall(SYS_BPF, 'int', cmd, 'uint8_t *', attr, 'unsigned int', attr.length));
+      if (n < 0) errno = lastErrno();
+      return n;
+    });
+    if (r >= 0) return r;
+    if (cmd === BPF_PROG_LOAD && errno === EAGAIN && attempt < EAGAIN_ATTEMPTS) continue;
+    throw new SyscallError('bpf', errno, path, path ? `${what} on ${path}` : what);
+  }
 }
 
 const address = (b: Buffer): bigint => koffi().address(b) as bigint;
