@@ -1,7 +1,7 @@
 // Loader of libtsrunc.so (native-shims/): the code that runs between clone()
 // and execve(). Found next to the package, or at $TSRUNC_LIB.
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { closeSync, constants, existsSync, openSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { lazyFn } from './ffi.js';
 import { SyscallError } from './syscall-error.js';
@@ -67,8 +67,26 @@ export function recvFd(sock: number): { fd: number; name: string } {
   return { fd: r, name: buf.subarray(0, end < 0 ? buf.length : end).toString() };
 }
 
+/** sockaddr_un.sun_path holds 108 bytes with the terminating NUL. */
+const SUN_PATH_MAX = 107;
+
+/**
+ * Calls fn with a name for PATH that fits sun_path: PATH itself, or, when it
+ * is longer (a deep --state or temp dir), the same file reached through a
+ * descriptor of its directory, /proc/self/fd/N/NAME (node opens it close-on-exec).
+ */
+function withShortSocketPath<T>(path: string, fn: (p: string) => T): T {
+  if (Buffer.byteLength(path) <= SUN_PATH_MAX) return fn(path);
+  const dirFd = openSync(dirname(path), constants.O_RDONLY | constants.O_DIRECTORY);
+  try {
+    return fn(`/proc/self/fd/${dirFd}/${basename(path)}`);
+  } finally {
+    closeSync(dirFd);
+  }
+}
+
 export function unixConnect(path: string): number {
-  const r = Number(lib.unixConnect(path));
+  const r = withShortSocketPath(path, (p) => Number(lib.unixConnect(p)));
   if (r < 0) throw new SyscallError('connect', -r, path);
   return r;
 }
@@ -89,7 +107,7 @@ export function sendFd(sock: number, fd: number, data: Buffer): void {
 
 /** A unix socket of `type` (SOCK_STREAM, SOCK_SEQPACKET) connected to path, or bound there (mode 0600) and listening. */
 export function unixSocket(path: string, type: number, listening: boolean): number {
-  const r = Number(lib.unixSocket(path, type, listening ? 1 : 0));
+  const r = withShortSocketPath(path, (p) => Number(lib.unixSocket(p, type, listening ? 1 : 0)));
   if (r < 0) throw new SyscallError(listening ? 'bind' : 'connect', -r, path);
   return r;
 }

@@ -4,7 +4,7 @@
 // errors. Everything lives under a temp dir (data-root, exec-root, sockets);
 // the host flags are the ones this VM needs (no iptables, no bridge).
 import t from 'tap';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { busybox } from '../helpers/bundle.js';
 import {
   busyboxRootfs,
@@ -15,12 +15,10 @@ import {
   missing,
   said,
   rootfsTar,
-  run,
-  runOnTty,
   startContainerd,
-  which,
   type Containerd,
 } from '../helpers/lab.js';
+import { checkExecAndTop, DOCKERD_HOST_PATHS, startDockerd, type Dockerd } from '../helpers/docker.js';
 import { readMountInfo } from '../../src/linux/mountinfo.js';
 import { cgroupLayout } from '../../src/runtime/cgroups/mode.js';
 import { v1Hierarchies } from '../../src/runtime/cgroups/v1.js';
@@ -29,34 +27,26 @@ const IMAGE = 'tsrunc-busybox:latest';
 const skip =
   missing({ dockerd: 'docker.io', docker: 'docker.io', containerd: 'containerd', ctr: 'containerd', 'containerd-shim-runc-v2': 'containerd', script: 'bsdutils', tar: 'tar' }) ||
   (busybox() ? false : 'busybox-static is not installed (apt-get install busybox-static)');
-// The client that comes with dockerd 20.10 (a newer one elsewhere on PATH talks to it too).
-const DOCKER = which('/usr/bin/docker', 'docker')!;
 const mounts = readMountInfo();
 const hybridPids = cgroupLayout(mounts).mode === 'hybrid' && v1Hierarchies(mounts).some((h) => h.controllers.includes('pids'));
 
 t.test('dockerd 20.10 with tsrunc as an added runtime', { skip }, async (t) => {
   const lab = new Lab('docker');
-  const host = new HostPaths([...CONTAINERD_HOST_PATHS, '/etc/docker', '/etc/docker/key.json', '/run/docker', '/run/docker/plugins']);
+  const host = new HostPaths([...CONTAINERD_HOST_PATHS, ...DOCKERD_HOST_PATHS]);
   const cgroups = new CgroupWatch('docker');
-  const sock = lab.path('docker.sock');
-  const docker = (args: string[]) => run(DOCKER, ['-H', `unix://${sock}`, ...args]);
   let cd: Containerd | undefined;
+  let d: Dockerd | undefined;
   t.teardown(async () => {
-    const ids = (await docker(['ps', '-aq'])).stdout.split('\n').filter(Boolean);
-    if (ids.length) await docker(['rm', '-f', ...ids]);
+    const ids = d ? (await d.docker(['ps', '-aq'])).stdout.split('\n').filter(Boolean) : [];
+    if (ids.length) await d!.docker(['rm', '-f', ...ids]);
     if (cd && !cd.daemon.exited()) await cd.clear('moby');
     await lab.cleanup({ host, cgroups });
   });
 
   cd = await startContainerd(lab);
   const rt = lab.runtimeWrapper();
-  writeFileSync(lab.path('daemon.json'), '{}'); // not /etc/docker/daemon.json
-  await lab.daemon('dockerd', 'dockerd', [
-    '--config-file', lab.path('daemon.json'), '--data-root', lab.path('data'), '--exec-root', lab.path('exec'),
-    '--pidfile', lab.path('dockerd.pid'), '-H', `unix://${sock}`, '--containerd', cd.sock,
-    '--iptables=false', '--ip6tables=false', '--ip-forward=false', '--ip-masq=false', '--bridge=none', '--userland-proxy=false',
-    '--storage-driver', 'overlay2', '--log-level', 'warn', '--add-runtime', `tsrunc=${rt}`,
-  ], async () => (await docker(['version'])).exitCode === 0, 60_000);
+  d = await startDockerd(lab, cd.sock, ['--add-runtime', `tsrunc=${rt}`]);
+  const { docker } = d;
   await rootfsTar(busyboxRootfs(), lab.path('rootfs.tar'));
   const imp = await docker(['import', lab.path('rootfs.tar'), IMAGE]);
   t.equal(imp.exitCode, 0, said(imp, 'image imported'));
@@ -82,16 +72,7 @@ t.test('dockerd 20.10 with tsrunc as an added runtime', { skip }, async (t) => {
     const pid = Number(await inspect('d1', '{{.State.Pid}}'));
     t.ok(pid > 0, 'running');
 
-    const ex = await docker(['exec', 'd1', 'sh', '-c', 'echo from-exec; exit 4']);
-    t.equal(ex.exitCode, 4, ex.stderr);
-    t.equal(ex.stdout, 'from-exec');
-    const tty = await runOnTty(DOCKER, ['-H', `unix://${sock}`, 'exec', '-t', 'd1', 'sh', '-c', 'tty; exit 6']);
-    t.equal(tty.exitCode, 6, 'exec -t: exit status');
-    t.match(tty.stdout, /\/dev\/pts\/\d+/, 'exec -t: on a terminal');
-
-    const top = await docker(['top', 'd1']);
-    t.equal(top.exitCode, 0, said(top, 'top'));
-    t.match(top.stdout, new RegExp(`^root\\s+${pid}\\s.*sleep 1000$`, 'm'), 'top lists the init by its host pid');
+    await checkExecAndTop(t, d!, 'd1', pid);
 
     const stats = await docker(['stats', '--no-stream', '--format', '{{.PIDs}}', 'd1']);
     t.equal(stats.stdout, '1', 'stats: the shim reads the cgroups tsrunc put the container in');
@@ -128,7 +109,7 @@ t.test('dockerd 20.10 with tsrunc as an added runtime', { skip }, async (t) => {
   });
 
   t.test('run -t: a terminal', async (t) => {
-    const r = await runOnTty(DOCKER, ['-H', `unix://${sock}`, ...dockerRun('--rm', '-t', IMAGE, 'sh', '-c', 'tty; exit 5')]);
+    const r = await d!.dockerOnTty(dockerRun('--rm', '-t', IMAGE, 'sh', '-c', 'tty; exit 5'));
     t.equal(r.exitCode, 5, r.stderr);
     t.match(r.stdout, /\/dev\/pts\/\d+/);
   });

@@ -5,6 +5,7 @@ import { timestampFromDate, type Any } from '@bufbuild/protobuf/wkt';
 import { Tasks } from '../../gen/containerd/services/tasks/v1/tasks_pb.js';
 import { ProcessSchema, Status, type Process } from '../../gen/containerd/types/task/task_pb.js';
 import { OptionsSchema, ProcessDetailsSchema } from '../../gen/containerd/runc/options/oci_pb.js';
+import { CreateOptionsSchema, RuncOptionsSchema } from '../../gen/containerd/linux/runc/runctypes_pb.js';
 import { MetricsSchema } from '../../gen/io/containerd/cgroups/v2/metrics_pb.js';
 import {
   TaskCreateSchema,
@@ -108,13 +109,28 @@ export function publishTaskEvent(bus: EventBus, ns: string, e: TaskEvent): void 
   }
 }
 
-/** containerd.runc.v1.Options from the request or the container's runtime; other kinds are refused. */
-function runcOptions(...candidates: (Any | { typeUrl: string; value: Uint8Array } | undefined)[]): { noPivot: boolean; noNewKeyring: boolean } {
+type LaunchOptions = { noPivot: boolean; noNewKeyring: boolean };
+
+/**
+ * The launch flags in one runtime options Any: the runc shim's Options
+ * (io.containerd.runc.v1/v2) or the v1 runtime's CreateOptions; its
+ * RuncOptions names only a binary and a root, which tsrund, running every
+ * task through its own launcher, has no use for. Other kinds are refused.
+ */
+function launchOptions(a: Any): LaunchOptions | undefined {
+  const o = unpackAny(a, OptionsSchema) ?? unpackAny(a, CreateOptionsSchema);
+  if (o) return { noPivot: o.noPivotRoot, noNewKeyring: o.noNewKeyring };
+  if (unpackAny(a, RuncOptionsSchema)) return undefined;
+  const known = [OptionsSchema, CreateOptionsSchema, RuncOptionsSchema].map((s) => s.typeName).join(', ');
+  throw invalidArgument(`runtime options of type ${JSON.stringify(a.typeUrl)} are not supported (tsrund takes ${known})`);
+}
+
+/** The flags from the request's options or else the container's runtime options. */
+function runcOptions(...candidates: (Any | { typeUrl: string; value: Uint8Array } | undefined)[]): LaunchOptions {
   for (const a of candidates) {
     if (!a || (a.typeUrl === '' && a.value.length === 0)) continue;
-    const o = unpackAny(a as Any, OptionsSchema);
-    if (!o) throw invalidArgument(`runtime options of type ${JSON.stringify(a.typeUrl)} are not supported (tsrund takes ${OptionsSchema.typeName})`);
-    return { noPivot: o.noPivotRoot, noNewKeyring: o.noNewKeyring };
+    const o = launchOptions(a as Any);
+    if (o) return o;
   }
   return { noPivot: false, noNewKeyring: false };
 }
