@@ -88,17 +88,20 @@ export async function unpackLayers(o: UnpackLayersOptions): Promise<void> {
 export interface UnpackImageOptions {
   namespace: string;
   name: string;
+  /** unpack this content instead of the named image's target (name is then for messages only) */
+  target?: OciDescriptor | undefined;
   platform?: Platform | undefined;
   unpacker: Unpacker;
   lease?: string | undefined;
   progress?: (e: PullEvent) => void;
 }
 
-/** Unpacks an image record's layers (after an import); returns the record and the top chain ID. */
-export async function unpackImage(deps: ImageDeps, o: UnpackImageOptions): Promise<{ image: ImageRecord; chainId: string | undefined }> {
-  const image = deps.metadata.images.get(o.namespace, o.name);
+/** Unpacks an image record's layers, or a target's (an import, before its records exist); returns the record (if named) and the top chain ID. */
+export async function unpackImage(deps: ImageDeps, o: UnpackImageOptions): Promise<{ image: ImageRecord | undefined; chainId: string | undefined; target: OciDescriptor }> {
+  const image = o.target ? undefined : deps.metadata.images.get(o.namespace, o.name);
+  const target = o.target ?? image!.target;
   const emit = o.progress ?? (() => {});
-  const r = await readImage(deps, o.namespace, image.target, o.platform, o.name);
+  const r = await readImage(deps, o.namespace, target, o.platform, o.name || target.digest);
   await withLease(deps.metadata, o.namespace, o.lease, (lease) =>
     unpackLayers({
       target: { content: deps.content, namespace: o.namespace, lease },
@@ -111,5 +114,5 @@ export async function unpackImage(deps: ImageDeps, o: UnpackImageOptions): Promi
       emit,
     }),
   );
-  return { image, chainId: r.chain[r.chain.length - 1] };
+  return { image, chainId: r.chain[r.chain.length - 1], target };
 }

@@ -240,6 +240,26 @@ export async function main(argv: string[]): Promise<number> {
     .action(verb(() => import('./images.js'), 'tag'));
 
   program
+    .command('import')
+    .alias('load')
+    .description('import images from an OCI archive or a `docker save` tar (and unpack them)')
+    .argument('<file>')
+    .option('--name <ref>', 'name for an image the archive leaves unnamed')
+    .option('--platform <os/arch[/variant]>', 'platform to unpack (default: this machine\'s)')
+    .option('--no-unpack', 'content and image records only (no snapshots)')
+    .option('--snapshotter <name>', 'snapshotter to unpack into', 'overlayfs')
+    .option('-q, --quiet', 'print nothing')
+    .action(verb(() => import('./import.js')));
+  program
+    .command('export')
+    .alias('save')
+    .description('write an image to an archive (OCI layout with a docker manifest.json: ctr import and docker load read it)')
+    .argument('<ref>')
+    .argument('<file>')
+    .option('--platform <os/arch[/variant]>', 'only this platform\'s manifest of an index')
+    .action(verb(() => import('./export.js')));
+
+  program
     .command('events')
     .alias('event')
     .description('print events as they happen (filters: topic=="/tasks/exit", namespace==x, event.id==y)')

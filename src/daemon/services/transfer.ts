@@ -95,12 +95,15 @@ export default defineService({
       },
       unpack(req, ctx) {
         const ns = ctx.requireNamespace();
-        if (!req.name) throw invalidArgument('name must be set');
+        const t = req.target;
+        if (t && (!t.digest || !t.mediaType)) throw invalidArgument('target needs a digest and a media type');
+        if (!req.name && !t) throw invalidArgument('name or target must be set');
         const unpacker = unpackerFor(deps, req.snapshotter);
         if (!unpacker) throw invalidArgument(`no snapshotter ${JSON.stringify(req.snapshotter || 'overlayfs')} in this daemon`);
+        const target = t ? { mediaType: t.mediaType, digest: t.digest, size: Number(t.size), annotations: t.annotations } : undefined;
         return streamed(ctx.signal, async (emit) => {
-          const r = await unpackImage(imageDeps, { namespace: ns, name: req.name, platform: platformOf(req.platform), unpacker, lease: ctx.lease, progress: emit });
-          return { kind: { case: 'done', value: { image: imageMessage(r.image), digest: r.image.target.digest } } };
+          const r = await unpackImage(imageDeps, { namespace: ns, name: req.name, target, platform: platformOf(req.platform), unpacker, lease: ctx.lease, progress: emit });
+          return { kind: { case: 'done', value: { image: r.image ? imageMessage(r.image) : undefined, digest: r.target.digest } } };
         });
       },
     };
