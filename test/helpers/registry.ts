@@ -231,6 +231,11 @@ export function makeLayer(fill: (dir: string) => void): Blob & { diffId: string 
   fill(dir);
   const tar = execFileSync('tar', ['-C', dir, '--sort=name', '--owner=0', '--group=0', '--numeric-owner', '--mtime=@0', '-cf', '-', '.'], { maxBuffer: 64 << 20 });
   rmSync(dir, { recursive: true, force: true });
+  return tarLayer(tar);
+}
+
+/** A tar+gzip layer of a tar made by the test (exact headers: devices, xattrs, whiteouts). */
+export function tarLayer(tar: Buffer): Blob & { diffId: string } {
   const gz = gzipSync(tar, { level: 1 });
   return { ...blob('application/vnd.oci.image.layer.v1.tar+gzip', gz), diffId: sha(tar) };
 }
@@ -257,6 +262,8 @@ export function fileLayer(path: string, content: string): Blob & { diffId: strin
 export interface ImageSpec {
   layers: Array<Blob & { diffId: string }>;
   cmd?: string[];
+  /** more of the config's `config` (Entrypoint, Env, WorkingDir, User, ...): replaces the defaults */
+  config?: Record<string, unknown>;
   architecture?: string;
   variant?: string;
 }
@@ -278,7 +285,7 @@ export function ociLayout(specs: ImageSpec[], tag = 'latest'): BuiltImage {
           architecture: spec.architecture ?? 'amd64',
           ...(spec.variant ? { variant: spec.variant } : {}),
           os: 'linux',
-          config: { Env: ['PATH=/bin'], Cmd: spec.cmd ?? ['/bin/busybox', 'echo', 'Hello from tsrunc'] },
+          config: { Env: ['PATH=/bin'], Cmd: spec.cmd ?? ['/bin/busybox', 'echo', 'Hello from tsrunc'], ...spec.config },
           rootfs: { type: 'layers', diff_ids: spec.layers.map((l) => l.diffId) },
         }),
       ),

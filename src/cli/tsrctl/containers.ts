@@ -1,6 +1,8 @@
-// tsrctl containers ls | info | rm
+// tsrctl containers ls | info | rm (rm takes the container's snapshot with it, as ctr's does)
 import { timestampDate } from '@bufbuild/protobuf/wkt';
 import { Containers, type Container } from '../../gen/containerd/services/containers/v1/containers_pb.js';
+import { Snapshots } from '../../gen/containerd/services/snapshots/v1/snapshots_pb.js';
+import { statusName } from '../../client/index.js';
 import { out, err } from '../output.js';
 import { ago, dial, table } from './common.js';
 import type { Globals } from './main.js';
@@ -63,7 +65,16 @@ export async function remove(g: Globals, ids: string[]): Promise<number> {
   try {
     for (const id of ids) {
       try {
+        const { container } = await conn.service(Containers).get({ id });
         await conn.service(Containers).delete({ id });
+        if (container?.snapshotter && container.snapshotKey) {
+          await conn
+            .service(Snapshots)
+            .remove({ snapshotter: container.snapshotter, key: container.snapshotKey })
+            .catch((e: unknown) => {
+              if (statusName(e) !== 'NOT_FOUND') throw e;
+            });
+        }
       } catch (e) {
         failed++;
         err(`tsrctl: ${(e as { details?: string }).details ?? (e as Error).message}\n`);

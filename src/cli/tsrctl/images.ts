@@ -12,13 +12,13 @@ import { ago, dial, table } from './common.js';
 import type { Globals } from './main.js';
 import { humanSize } from './progress.js';
 
-async function readBlob(conn: Connection, digest: string): Promise<Buffer> {
+export async function readBlob(conn: Connection, digest: string): Promise<Buffer> {
   const parts: Buffer[] = [];
   for await (const m of conn.service(Content).read({ digest })) parts.push(Buffer.from(m.data));
   return Buffer.concat(parts);
 }
 
-interface Resolved {
+export interface Resolved {
   manifestDigest: string;
   manifest: ImageManifest;
   config: ImageConfig;
@@ -28,7 +28,7 @@ interface Resolved {
 }
 
 /** The host platform's manifest and config of an image, or why they cannot be read. */
-async function resolveImage(conn: Connection, img: Image): Promise<Resolved> {
+export async function resolveImage(conn: Connection, img: Image): Promise<Resolved> {
   let desc = { mediaType: img.target!.mediaType, digest: img.target!.digest, size: Number(img.target!.size) };
   if (isIndex(desc.mediaType)) {
     const index = parseJson<ImageIndex>(await readBlob(conn, desc.digest), `index ${desc.digest}`);

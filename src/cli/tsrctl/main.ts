@@ -170,26 +170,31 @@ export async function main(argv: string[]): Promise<number> {
     .option('--exec-id <id>', 'delete this exec process instead')
     .action(verb(() => import('./tasks.js'), 'remove'));
 
+  const insecureOption = () => new Option('--insecure-registry <host>', 'registry host[:port] reached over plain HTTP or unverified TLS (localhost needs none)').argParser(collect).default([]);
   program
     .command('run')
-    .description('create and run a container: tsrctl run [flags] --rootfs DIR ID COMMAND [ARG...]')
-    .argument('<id>')
-    .argument('[args...]', 'command and arguments')
-    .option('--rm', 'remove the task and container after the exit')
+    .description('run an image (pulled when missing): tsrctl run [flags] IMAGE [COMMAND [ARG...]]\nor a root directory: tsrctl run [flags] --rootfs DIR ID COMMAND [ARG...]')
+    .argument('<image|id>', 'image reference, or with --rootfs the container id')
+    .argument('[args...]', 'command and arguments (an image: replaces its CMD)')
+    .option('--rm', 'remove the task, container and snapshot after the exit')
     .option('-d, --detach', 'start it, print its id and return')
     .option('-t, --tty', 'allocate a terminal')
     .option('-i, --interactive', 'our stdin to the container')
-    .option('--rootfs <dir>', 'root filesystem directory')
+    .option('--name <id>', 'container id of an image run (default: 12 random hex digits)')
+    .option('--rootfs <dir>', 'root filesystem directory instead of an image')
     .option('--read-only', 'mount the root filesystem read-only')
     .option('-e, --env <KEY=VALUE>', 'set an environment variable (KEY alone: our value)', collect, [])
-    .option('--cwd <dir>', 'working directory in the container')
-    .option('-u, --user <user>', 'uid[:gid] or name[:group] (names from the rootfs /etc/passwd)')
+    .option('--mount <spec>', 'type=bind,source=DIR,target=DIR[,readonly] or type=tmpfs,target=DIR[,tmpfs-size=N]', collect, [])
+    .option('-w, --workdir <dir>', 'working directory in the container')
+    .option('--cwd <dir>', 'working directory in the container (as ctr)')
+    .option('-u, --user <user>', 'uid[:gid] or name[:group] (names from the root\'s /etc/passwd)')
+    .option('--entrypoint <cmd>', "replace the image's ENTRYPOINT (and drop its CMD)")
     .option('--hostname <name>', 'hostname (default: the id)')
     .option('-l, --label <KEY=VALUE>', 'container label', collect, [])
+    .addOption(insecureOption())
     .passThroughOptions()
     .action(verb(() => import('./run.js')));
 
-  const insecureOption = () => new Option('--insecure-registry <host>', 'registry host[:port] reached over plain HTTP or unverified TLS (localhost needs none)').argParser(collect).default([]);
   program
     .command('pull')
     .description('pull an image from a registry into the daemon (and unpack it)')

@@ -8,7 +8,7 @@ import type { RegistryAuthSchema, RegistryOptionsSchema } from '../../gen/tsrund
 import { credentialsFor } from '../../images/registry/credentials.js';
 import { parsePlatform } from '../../images/media.js';
 import { familiarName, formatReference, parseReference } from '../../images/reference.js';
-import { out } from '../output.js';
+import { out, err } from '../output.js';
 import { dial } from './common.js';
 import type { Globals } from './main.js';
 import { ProgressPrinter } from './progress.js';
@@ -32,11 +32,20 @@ export function platformMessage(p: string | undefined) {
   return { os: x.os, architecture: x.architecture, variant: x.variant ?? '' };
 }
 
-/** Pulls through the daemon, printing progress; returns what the daemon reports at the end. */
-export async function pullWithProgress(conn: Connection, ref: string, flags: RegistryFlags & { quiet?: boolean; skipUnpack?: boolean; snapshotter?: string }): Promise<TransferDone> {
+/**
+ * Pulls through the daemon, printing progress (on stdout, or on stderr as
+ * `run` prints it, docker's way: stdout is the container's); returns what
+ * the daemon reports at the end.
+ */
+export async function pullWithProgress(
+  conn: Connection,
+  ref: string,
+  flags: RegistryFlags & { quiet?: boolean; skipUnpack?: boolean; snapshotter?: string; toStderr?: boolean },
+): Promise<TransferDone> {
   const r = parseReference(ref);
-  const tty = !flags.quiet && process.stdout.isTTY === true;
-  const printer = new ProgressPrinter(tty, flags.quiet ? () => {} : out);
+  const write = flags.toStderr ? err : out;
+  const tty = !flags.quiet && (flags.toStderr ? process.stderr : process.stdout).isTTY === true;
+  const printer = new ProgressPrinter(tty, flags.quiet ? () => {} : write);
   let done: TransferDone | undefined;
   const stream = conn.service(Transfer).pull({
     ref: formatReference(r),
@@ -51,8 +60,8 @@ export async function pullWithProgress(conn: Connection, ref: string, flags: Reg
   }
   if (!done) throw new Error(`pull ${ref}: the daemon ended the pull without a result`);
   if (!flags.quiet) {
-    out(`Digest: ${done.digest}\n`);
-    out(`Status: ${done.updated ? 'Downloaded newer image' : 'Image is up to date'} for ${familiarName(r)}\n`);
+    write(`Digest: ${done.digest}\n`);
+    write(`Status: ${done.updated ? 'Downloaded newer image' : 'Image is up to date'} for ${familiarName(r)}\n`);
   }
   return done;
 }
