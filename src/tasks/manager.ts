@@ -15,6 +15,7 @@ import { execInContainer } from '../runtime/exec.js';
 import { RuntimeError } from '../runtime/errors.js';
 import { pauseContainer, resumeContainer, updateContainer, containerStats } from '../runtime/cgroups/lifecycle.js';
 import type { Stats } from '../runtime/cgroups/stats.js';
+import type { V1Cgroup } from '../runtime/cgroups/v1.js';
 import { containerStatus, readRecord, writeFileAtomic, type ContainerRecord } from '../runtime/state.js';
 import type { Logger } from '../runtime/log.js';
 import { Shim, ShimError, EXIT_FILE } from './shim.js';
@@ -571,6 +572,11 @@ export class TaskManager {
   /** The task's cgroup v2 directory, if it has one. */
   cgroupDir(ns: string, id: string): string | undefined {
     return this.runtimeRecord(this.get(ns, id))?.cgroupDir;
+  }
+
+  /** Its directories in the cgroup v1 hierarchies (hybrid hosts), where memory and pids are limited. */
+  cgroupV1(ns: string, id: string): V1Cgroup[] {
+    return this.runtimeRecord(this.get(ns, id))?.cgroupV1 ?? [];
   }
 
   stats(ns: string, id: string): Stats {

@@ -8,13 +8,13 @@
 // dockerd learns exits only from /tasks/exit events, so every exit code here
 // went through tsrund's event stream.
 import t from 'tap';
-import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { busybox } from '../helpers/bundle.js';
 import { startTsrund, TSRCTL, type RunningDaemon } from '../helpers/daemon.js';
 import { startRegistry, type Registry } from '../helpers/registry.js';
 import { checkExecAndTop, DOCKER, DOCKERD_HOST_PATHS, startDockerd, type Dockerd } from '../helpers/docker.js';
-import { busyboxRootfs, CgroupWatch, HostPaths, Lab, missing, rootfsTar, run, said } from '../helpers/lab.js';
+import { busyboxRootfs, cgroupDirsNamed, CgroupWatch, HostPaths, Lab, missing, rootfsTar, run, said } from '../helpers/lab.js';
 
 const IMAGE = 'tsrunc-busybox:latest';
 const GREETING = 'Hello from Docker!';
@@ -76,8 +76,13 @@ t.test('dockerd 20.10 with tsrund as its containerd', { skip }, async (t) => {
     t.match(task.stdout, new RegExp(`^${id}\\s+${pid}\\s+RUNNING$`, 'm'), 'the task is tsrund\'s, with the pid docker shows');
 
     await checkExecAndTop(t, d!, 'd1', pid);
-    const stats = await docker(['stats', '--no-stream', '--format', '{{.PIDs}}', 'd1']);
-    t.equal(stats.stdout, '1', 'stats: pids from Tasks.Metrics');
+    const up = await docker(['update', '--memory', '64m', '--memory-swap', '128m', '--pids-limit', '50', 'd1']);
+    t.equal(up.exitCode, 0, said(up, 'update: Tasks.Update'));
+    const pidsMax = [`/sys/fs/cgroup/docker/${id}`, ...cgroupDirsNamed(`docker/${id}`)].map((d) => join(d, 'pids.max')).filter((f) => existsSync(f));
+    t.ok(pidsMax.length > 0, 'the container has a pids.max');
+    for (const f of pidsMax) t.equal(readFileSync(f, 'utf8').trim(), '50', `the new limit in ${f}`);
+    const stats = await docker(['stats', '--no-stream', '--format', '{{.PIDs}} {{.MemUsage}}', 'd1']);
+    t.match(stats.stdout, /^1 [1-9][\d.]*[KM]iB \/ 64MiB$/, 'stats (Tasks.Metrics): pids, memory used and the new limit, wherever the host keeps them (v1 hierarchies on hybrid hosts)');
 
     t.equal((await docker(['pause', 'd1'])).exitCode, 0);
     t.equal(await inspect('d1', '{{.State.Status}}'), 'paused');

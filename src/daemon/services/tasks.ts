@@ -260,7 +260,7 @@ export default defineService({
           if (!filter.match((path) => (path.join('.') === 'id' ? v.containerId : undefined))) continue;
           const dir = tm.cgroupDir(ns, v.containerId);
           if (!dir || v.status === 'stopped') continue;
-          metrics.push({ timestamp: timestampFromDate(new Date()), id: v.containerId, data: packAny(MetricsSchema, cgroupMetrics(dir)) });
+          metrics.push({ timestamp: timestampFromDate(new Date()), id: v.containerId, data: packAny(MetricsSchema, cgroupMetrics(dir, tm.cgroupV1(ns, v.containerId))) });
         }
         return { metrics };
       },
