@@ -133,6 +133,7 @@ t.test('tsrctl run IMAGE', { skip: needsRoot || missing }, async (t: Test) => {
   });
 
   await t.test('the image config: Entrypoint + Cmd, Env, WorkingDir, User; and -e, -w, -u, --entrypoint over them', async (t) => {
+    t.equal((await ctl(['pull', '-q', appRef])).exitCode, 0, 'pulled first: what the runs leave is compared with this');
     const before = await state();
     const r = await ctl(['run', '--rm', appRef]);
     t.equal(r.exitCode, 0, r.stderr);
@@ -141,6 +142,8 @@ t.test('tsrctl run IMAGE', { skip: needsRoot || missing }, async (t: Test) => {
     t.equal(args.stdout, 'hi args', 'args replace Cmd, Entrypoint stays');
     const flags = await ctl(['run', '--rm', '-e', 'GREETING=yo', '-e', 'NEW=1', '-w', '/tmp', '-u', '0:0', appRef, 'echo "$GREETING $NEW $(pwd) $(id -u):$(id -g) $HOME"']);
     t.equal(flags.stdout, 'yo 1 /tmp 0:0 /root', flags.stderr);
+    const wd = await ctl(['run', '--rm', '-w', '/new/dir', appRef, 'pwd']);
+    t.equal(wd.stdout, '/new/dir', 'a working directory the image lacks is made, as docker makes it');
     const named = await ctl(['run', '--rm', '-u', 'app:root', appRef, 'id -u; id -g']);
     t.equal(named.stdout, '1000\n0', 'names from the image\'s /etc/passwd and /etc/group');
     const ep = await ctl(['run', '--rm', '--entrypoint', '/bin/echo', appRef, 'plain', '$GREETING']);
