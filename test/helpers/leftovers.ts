@@ -1,6 +1,6 @@
 // What a failed or finished container must not leave behind: its state
 // directory, its cgroup, mounts on the host, processes in its cgroup.
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cgroupLayout } from '../../src/runtime/cgroups/mode.js';
@@ -83,4 +83,31 @@ export function leftovers(root: string, before: Snapshot, id: string): string[] 
   const copies = tsruncProcessesFor(id);
   if (copies.length) problems.push(`tsrunc processes left for ${id}: ${copies.join(', ')}`);
   return problems;
+}
+
+/**
+ * Removes a test's parent cgroup (and empty children) from every cgroup
+ * hierarchy, v2 and v1: the containers under it remove only their own
+ * directories, as runc's do.
+ */
+export function removeCgroupEverywhere(relative: string): void {
+  for (const m of readMountInfo()) {
+    if (m.fsType !== 'cgroup' && m.fsType !== 'cgroup2') continue;
+    removeEmptyTree(join(m.mountPoint, relative));
+  }
+}
+
+function removeEmptyTree(dir: string): void {
+  let entries;
+  try {
+    entries = readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return; // not there
+  }
+  for (const e of entries) if (e.isDirectory()) removeEmptyTree(join(dir, e.name));
+  try {
+    rmdirSync(dir);
+  } catch {
+    /* still used */
+  }
 }

@@ -4,7 +4,7 @@
 // profiler, whose SIGPROF made the load fail before it was retried; every
 // task must still get its filter. Ids start with "bs-".
 import t from 'tap';
-import { mkdtempSync, rmSync, rmdirSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Tasks } from '../../src/gen/containerd/services/tasks/v1/tasks_pb.js';
@@ -13,6 +13,7 @@ import { connect } from '../../src/client/index.js';
 import { packJson, SPEC_TYPE_URL } from '../../src/typeurl.js';
 import { makeBundle } from '../helpers/bundle.js';
 import { needsRoot } from '../helpers/cli.js';
+import { removeCgroupEverywhere } from '../helpers/leftovers.js';
 import { startTsrund } from '../helpers/daemon.js';
 import { cgroupLayout } from '../../src/runtime/cgroups/mode.js';
 import { readMountInfo } from '../../src/linux/mountinfo.js';
@@ -29,11 +30,7 @@ t.test('device filters load while signals arrive', { skip }, async (t) => {
     conn.close();
     await d.stop();
     rmSync(profiles, { recursive: true, force: true });
-    try {
-      rmdirSync(join(unified!, parent));
-    } catch {
-      /* not made */
-    }
+    removeCgroupEverywhere(parent);
   });
   await conn.ready();
   const rootfs = makeBundle(['true']).rootfs;

@@ -4,7 +4,7 @@
 // offers no memory controller (neither cgroup v2 nor a v1 hierarchy) the
 // test says so and skips. Ids start with "do-".
 import t from 'tap';
-import { existsSync, readFileSync, rmdirSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { Tasks } from '../../src/gen/containerd/services/tasks/v1/tasks_pb.js';
 import { Containers } from '../../src/gen/containerd/services/containers/v1/containers_pb.js';
 import { Events, type Envelope } from '../../src/gen/containerd/services/events/v1/events_pb.js';
@@ -12,6 +12,7 @@ import { connect, type Connection } from '../../src/client/index.js';
 import { packJson, SPEC_TYPE_URL } from '../../src/typeurl.js';
 import { makeBundle } from '../helpers/bundle.js';
 import { needsRoot } from '../helpers/cli.js';
+import { removeCgroupEverywhere } from '../helpers/leftovers.js';
 import { startTsrund, type RunningDaemon } from '../helpers/daemon.js';
 import { cgroupLayout } from '../../src/runtime/cgroups/mode.js';
 import { readMountInfo } from '../../src/linux/mountinfo.js';
@@ -46,13 +47,7 @@ t.test('TaskOOM', { skip }, async (t) => {
     }
     conn.close();
     await d.stop();
-    for (const root of ['/sys/fs/cgroup/unified', '/sys/fs/cgroup', '/sys/fs/cgroup/memory', '/sys/fs/cgroup/pids', '/sys/fs/cgroup/cpu', '/sys/fs/cgroup/devices']) {
-      try {
-        rmdirSync(`${root}/${parent}`);
-      } catch {
-        /* not made there */
-      }
-    }
+    removeCgroupEverywhere(parent);
   });
 
   const events: Envelope[] = [];

@@ -4,7 +4,7 @@
 // nothing left a zombie), and 500 run/delete cycles leaving no mount,
 // cgroup, fd, process or directory behind. Ids start with "dr-".
 import t from 'tap';
-import { existsSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { Tasks } from '../../src/gen/containerd/services/tasks/v1/tasks_pb.js';
@@ -16,6 +16,7 @@ import { connect, type Connection } from '../../src/client/index.js';
 import { packJson, unpackAny, SPEC_TYPE_URL, PROCESS_TYPE_URL } from '../../src/typeurl.js';
 import { makeBundle } from '../helpers/bundle.js';
 import { needsRoot, REPO } from '../helpers/cli.js';
+import { removeCgroupEverywhere } from '../helpers/leftovers.js';
 import { startTsrund, tempDir, type RunningDaemon } from '../helpers/daemon.js';
 import type { Spec } from '../../src/oci/spec.js';
 
@@ -93,11 +94,7 @@ t.test('tsrund reliability', { skip: needsRoot }, async (t) => {
     for (const p of (await tasks().list({}).catch(() => ({ tasks: [] }))).tasks) await remove(p.containerId);
     conn?.close();
     await d?.stop();
-    try {
-      rmdirSync(`/sys/fs/cgroup/unified/${CGROUP_PARENT}`);
-    } catch {
-      /* not made here */
-    }
+    removeCgroupEverywhere(CGROUP_PARENT);
   });
 
   t.test('kill -9 of tsrund with 10 containers running', async (t) => {

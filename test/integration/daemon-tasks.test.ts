@@ -21,6 +21,7 @@ import { mkfifo, pollReadable } from '../../src/linux/libc.js';
 import { O_NONBLOCK, O_RDONLY } from '../../src/linux/constants.js';
 import { makeBundle } from '../helpers/bundle.js';
 import { needsRoot, REPO } from '../helpers/cli.js';
+import { removeCgroupEverywhere } from '../helpers/leftovers.js';
 import { startTsrund, type RunningDaemon } from '../helpers/daemon.js';
 import type { Spec } from '../../src/oci/spec.js';
 
@@ -62,11 +63,7 @@ t.test('Tasks and Leases over gRPC', { skip: needsRoot }, async (t) => {
     }
     conn?.close();
     await d?.stop();
-    try {
-      rmdirSync(`/sys/fs/cgroup/unified/${cgroupParent}`);
-    } catch {
-      /* none made, or a pure v2 host's path differs */
-    }
+    removeCgroupEverywhere(cgroupParent);
   });
   const tasks = () => conn.service(Tasks);
   const containers = () => conn.service(Containers);

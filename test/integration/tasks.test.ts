@@ -7,6 +7,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeBundle } from '../helpers/bundle.js';
 import { needsRoot } from '../helpers/cli.js';
+import { removeCgroupEverywhere } from '../helpers/leftovers.js';
+
+const CGROUP_PARENT = `tsrund-test-${process.pid}`;
 import { mkfifo, pollReadable, setChildSubreaper, waitpidNoHang } from '../../src/linux/libc.js';
 import { O_NONBLOCK, O_RDONLY, O_RDWR } from '../../src/linux/constants.js';
 import { TaskManager, type TaskEvent } from '../../src/tasks/manager.js';
@@ -88,7 +91,7 @@ function env(t: Test): Env {
     tm: new TaskManager({ stateDir: state, publish: (ns, ev) => events.push({ ns, e: ev }), log: silent }),
     spec(args, mutate) {
       const b = makeBundle(args, (s) => {
-        s.linux!.cgroupsPath = `/tsrund-test/${Math.random().toString(36).slice(2)}`;
+        s.linux!.cgroupsPath = `/${CGROUP_PARENT}/${Math.random().toString(36).slice(2)}`;
         mutate?.(s);
       });
       return { spec: b.spec, rootfs: b.rootfs };
@@ -119,6 +122,7 @@ function env(t: Test): Env {
     // restart leaves them to init): collect them.
     for (const pid of zombiesOf(process.pid)) waitpidNoHang(pid);
     rmSync(state, { recursive: true, force: true });
+    removeCgroupEverywhere(CGROUP_PARENT);
   });
   return e;
 }
