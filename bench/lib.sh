@@ -26,3 +26,37 @@ pooled_stats() {
     def q(p): .[((($l - 1) * p) | floor)] * 1000 * 100 | round / 100;
     "\($n) n=\($l) median_ms=\(q(0.5)) p10_ms=\(q(0.1)) p90_ms=\(q(0.9))"' "$@"
 }
+
+# start_containerd DIR: a private containerd 1.6 (root, state, sockets under
+# DIR/containerd, the CRI plugin off) in the background; sets CONTAINERD_PID
+# and CSOCK (its socket) and waits until it answers.
+start_containerd() {
+  local d=$1/containerd
+  mkdir -p "$d"/{root,state,opt}
+  CSOCK=$d/containerd.sock
+  cat >"$d/config.toml" <<CONF
+version = 2
+root = "$d/root"
+state = "$d/state"
+disabled_plugins = ["io.containerd.grpc.v1.cri"]
+[grpc]
+  address = "$CSOCK"
+[ttrpc]
+  address = "$CSOCK.ttrpc"
+[debug]
+  address = "$d/debug.sock"
+  level = "warn"
+[plugins."io.containerd.internal.v1.opt"]
+  path = "$d/opt"
+CONF
+  containerd --config "$d/config.toml" >"$1/containerd.log" 2>&1 &
+  CONTAINERD_PID=$!
+  wait_daemon "$CSOCK" || { cat "$1/containerd.log" >&2; return 1; }
+}
+
+# wait_daemon SOCK: until `ctr version` answers on SOCK (15 s at most)
+wait_daemon() {
+  for _ in $(seq 150); do ctr --address "$1" version >/dev/null 2>&1 && return 0; sleep 0.1; done
+  echo "daemon on $1 did not start" >&2
+  return 1
+}

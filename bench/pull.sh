@@ -24,6 +24,7 @@ set -euo pipefail
 ROUNDS=${1:-3}
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/.." && pwd)
+. "$HERE/lib.sh"
 for tool in docker-registry skopeo containerd ctr jq busybox python3 gzip; do
   command -v "$tool" >/dev/null || { echo "bench/pull.sh needs $tool" >&2; exit 2; }
 done
@@ -132,34 +133,15 @@ for n in busybox big; do
 done
 
 TSOCK=$W/tsrund.sock
-CSOCK=$W/containerd/containerd.sock
 # shellcheck disable=SC2086 # TSRUND_NODE_ARGS: node flags for diagnosis (--cpu-prof --cpu-prof-dir=DIR)
 node ${TSRUND_NODE_ARGS:-} "$REPO/dist/tsrund.cjs" --address "$TSOCK" --root "$W/tsrund/root" --state "$W/tsrund/state" --log-level warn >"$W/tsrund.log" 2>&1 &
 pids+=($!)
 TSRUND_PID=$!
-mkdir -p "$W/containerd"/{root,state,opt}
-cat >"$W/containerd/config.toml" <<EOF
-version = 2
-root = "$W/containerd/root"
-state = "$W/containerd/state"
-disabled_plugins = ["io.containerd.grpc.v1.cri"]
-[grpc]
-  address = "$CSOCK"
-[ttrpc]
-  address = "$CSOCK.ttrpc"
-[debug]
-  address = "$W/containerd/debug.sock"
-  level = "warn"
-[plugins."io.containerd.internal.v1.opt"]
-  path = "$W/containerd/opt"
-EOF
-containerd --config "$W/containerd/config.toml" >"$W/containerd.log" 2>&1 &
-pids+=($!)
-CONTAINERD_PID=$!
-for s in "$TSOCK" "$CSOCK"; do
-  for _ in $(seq 150); do ctr --address "$s" version >/dev/null 2>&1 && break; sleep 0.1; done
-  ctr --address "$s" version >/dev/null 2>&1 || { echo "daemon on $s did not start" >&2; cat "$W"/*.log >&2; exit 1; }
-done
+ok=1
+start_containerd "$W" || ok=0
+pids+=("$CONTAINERD_PID")
+[ "$ok" = 1 ] || exit 1
+wait_daemon "$TSOCK" || { cat "$W/tsrund.log" >&2; exit 1; }
 
 # ---- runs ----------------------------------------------------------------
 TSRCTL=(node "$REPO/dist/tsrctl.cjs" --address "$TSOCK" -n bench)
