@@ -269,11 +269,15 @@ export class TaskManager {
     t.waiters.delete(p.name);
   }
 
+  /** restore() found events that releaseRestored() has not published yet */
+  get holdsRestoredEvents(): boolean {
+    return this.held.length > 0;
+  }
+
   /**
    * Publishes what restore() found (exits while the daemon was down, tasks
-   * whose shim died). Called a moment after the daemon serves, so that its
-   * clients can subscribe again first, as containerd's shims retry their
-   * publishing until containerd is back.
+   * whose shim died). Called once clients have subscribed again, as
+   * containerd's shims retry their publishing until containerd is back.
    */
   releaseRestored(): void {
     for (const publish of this.held.splice(0)) publish();

@@ -25,7 +25,9 @@ const skip =
 t.test('dockerd 20.10 with tsrund as its containerd', { skip }, async (t) => {
   const lab = new Lab('docker-tsrund');
   const host = new HostPaths(DOCKERD_HOST_PATHS);
-  const cgroups = new CgroupWatch('docker');
+  // Its own parent cgroup: dockerd.test.ts may run at the same time under /docker.
+  const CGROUP_PARENT = 'tsrund-docker';
+  const cgroups = new CgroupWatch(CGROUP_PARENT);
   const tsrundDir = lab.path('tsrund');
   mkdirSync(tsrundDir);
   let tsrund: RunningDaemon | undefined = await startTsrund({ dir: tsrundDir });
@@ -43,7 +45,7 @@ t.test('dockerd 20.10 with tsrund as its containerd', { skip }, async (t) => {
     await lab.cleanup({ host, cgroups });
   });
 
-  d = await startDockerd(lab, tsrund.address, ['--add-runtime', `tsrunc=${lab.runtimeWrapper()}`]);
+  d = await startDockerd(lab, tsrund.address, ['--add-runtime', `tsrunc=${lab.runtimeWrapper()}`, '--cgroup-parent', `/${CGROUP_PARENT}`]);
   const { docker } = d;
   await rootfsTar(busyboxRootfs(), lab.path('rootfs.tar'));
   const imp = await docker(['import', lab.path('rootfs.tar'), IMAGE]);
@@ -78,7 +80,7 @@ t.test('dockerd 20.10 with tsrund as its containerd', { skip }, async (t) => {
     await checkExecAndTop(t, d!, 'd1', pid);
     const up = await docker(['update', '--memory', '64m', '--memory-swap', '128m', '--pids-limit', '50', 'd1']);
     t.equal(up.exitCode, 0, said(up, 'update: Tasks.Update'));
-    const pidsMax = [`/sys/fs/cgroup/docker/${id}`, ...cgroupDirsNamed(`docker/${id}`)].map((d) => join(d, 'pids.max')).filter((f) => existsSync(f));
+    const pidsMax = [`/sys/fs/cgroup/${CGROUP_PARENT}/${id}`, ...cgroupDirsNamed(`${CGROUP_PARENT}/${id}`)].map((d) => join(d, 'pids.max')).filter((f) => existsSync(f));
     t.ok(pidsMax.length > 0, 'the container has a pids.max');
     for (const f of pidsMax) t.equal(readFileSync(f, 'utf8').trim(), '50', `the new limit in ${f}`);
     const stats = await docker(['stats', '--no-stream', '--format', '{{.PIDs}} {{.MemUsage}}', 'd1']);
@@ -194,6 +196,6 @@ t.test('dockerd 20.10 with tsrund as its containerd', { skip }, async (t) => {
     t.equal((await tsrctl(['containers', 'ls', '-q'])).stdout, '', 'no container record in tsrund');
     const taskDirs = join(tsrund!.state, 'tasks', 'moby');
     t.same(existsSync(taskDirs) ? readdirSync(taskDirs) : [], [], 'no task directory');
-    t.same(cgroups.added(), [], 'no /docker cgroup in any hierarchy');
+    t.same(cgroups.added(), [], `no /${CGROUP_PARENT} cgroup in any hierarchy`);
   });
 });

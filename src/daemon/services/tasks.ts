@@ -32,7 +32,11 @@ import { cgroupMetrics } from '../../tasks/metrics.js';
 import type { RootfsMount } from '../../tasks/rootfs.js';
 import { defineService, GRPC_PLUGIN } from '../service.js';
 
-const RESTORED_EVENTS_DELAY_MS = 1000;
+// Exits found at restore wait for a client to subscribe again (dockerd
+// reconnects within seconds and learns exits only from events), at least
+// this long after the start, and go out anyway after the longer time.
+const RESTORED_EVENTS_MIN_MS = 1000;
+const RESTORED_EVENTS_MAX_MS = 10_000;
 
 const STATUS: Record<TaskStatus, Status> = {
   created: Status.CREATED,
@@ -152,11 +156,17 @@ export default defineService({
     setChildSubreaper();
     const tm = new TaskManager({ stateDir: config.state, publish: (ns, e) => publishTaskEvent(events, ns, e), log });
     tm.restore();
-    // Exits found at restore go out once clients had a moment to subscribe again.
-    const release = setTimeout(() => tm.releaseRestored(), RESTORED_EVENTS_DELAY_MS);
+    const started = Date.now();
+    const release = setInterval(() => {
+      const waited = Date.now() - started;
+      if (!tm.holdsRestoredEvents || (waited >= RESTORED_EVENTS_MIN_MS && events.subscriberCount > 0) || waited >= RESTORED_EVENTS_MAX_MS) {
+        clearInterval(release);
+        tm.releaseRestored();
+      }
+    }, 100);
     release.unref();
     onStop(() => {
-      clearTimeout(release);
+      clearInterval(release);
       tm.detachAll();
     });
 
