@@ -67,6 +67,9 @@ export const INGEST_EXPIRY_MS = 24 * 3600 * 1000;
 
 const CONTENT_FIELDS = ['labels'] as const;
 
+/** An ingest's directory under ingest/: from its namespace and ref (the lock key). */
+const ingestDirName = (lockKey: string): string => createHash('sha256').update(lockKey).digest('hex');
+
 export class ContentStore {
   readonly root: string;
   readonly records: Database<StoredContent, NamespacedKey>;
@@ -279,7 +282,7 @@ export class ContentStore {
   }
 
   private async openIngest(namespace: string, ref: string, opts: WriterOptions, expected: string, unlock: () => void): Promise<ContentWriter> {
-    const dirName = createHash('sha256').update(`${namespace}/${ref}`).digest('hex');
+    const dirName = ingestDirName(`${namespace}/${ref}`);
     const dir = join(this.root, 'ingest', dirName);
     const hash = newHash(expected ? parseDigest(expected).algorithm : 'sha256');
     let total = opts.total ?? 0;
@@ -416,6 +419,8 @@ export class ContentStore {
   orphanIngestDirs(): string[] {
     const known = new Set<string>();
     for (const { value } of this.ingests.getRange()) known.add(value.dir);
+    // a writer being opened has made its directory but not yet recorded it
+    for (const key of this.locks.keys()) known.add(ingestDirName(key));
     return readdirSync(join(this.root, 'ingest')).filter((d) => !known.has(d)).map((d) => join(this.root, 'ingest', d));
   }
 

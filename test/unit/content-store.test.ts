@@ -93,3 +93,24 @@ t.test('a failed commit leaves nothing; a commit holds its blob', async (t) => {
   release2();
   t.notOk(cs.isHeld(sha256('q')));
 });
+
+t.test('a writer being opened: its directory is no orphan for the collector', async (t) => {
+  const { cs } = setup();
+  // While the directory exists and the record does not yet (the moment a
+  // collection ran into during a pull), the locked ref's directory stays.
+  let opened = false;
+  const opening = cs.writer('ns', 'busy').finally(() => (opened = true));
+  t.ok(cs.isLocked('ns', 'busy'));
+  const listed = new Set<string>();
+  while (!opened) {
+    for (const d of cs.orphanIngestDirs()) listed.add(d);
+    await new Promise((r) => setImmediate(r));
+  }
+  t.same([...listed], [], 'never listed while the writer opens');
+  const w = await opening;
+  await w.write(Buffer.from('data'));
+  t.same(cs.orphanIngestDirs(), [], 'nor once recorded');
+  await w.close();
+  cs.ingests.removeSync(['ns', 'busy']); // the record gone: now it is an orphan
+  t.equal(cs.orphanIngestDirs().length, 1);
+});
