@@ -53,15 +53,7 @@ cleanup() {
   "${D2[@]}" ps -aq 2>/dev/null | xargs -r "${D2[@]}" rm -f >/dev/null 2>&1
   "${P[@]}" rm -af -t 0 >/dev/null 2>&1
   for id in $(ctr --address "$CSOCK" -n moby tasks ls -q 2>/dev/null); do ctr --address "$CSOCK" -n moby tasks rm -f "$id" >/dev/null 2>&1; done
-  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
-    kill "${pids[$i]}" 2>/dev/null
-    for _ in $(seq 150); do kill -0 "${pids[$i]}" 2>/dev/null || break; sleep 0.1; done
-  done
-  grep -o " $W/[^ ]*" /proc/self/mounts | sort -r | while read -r m; do umount "$m" 2>/dev/null || umount -l "$m"; done
-  rm -rf "$W"
-  for p in "${created[@]}"; do
-    if [ -d "$p" ]; then find "$p" -depth -type d -empty -delete 2>/dev/null; else rm -f "$p"; fi
-  done
+  lab_cleanup
   for d in $(ls -d /sys/fs/cgroup/*/docker /sys/fs/cgroup/*/libpod_parent 2>/dev/null); do
     grep -qx "$d" <<<"$cgroups_before" || find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null
   done
@@ -102,25 +94,9 @@ dockerd_on() { # NAME CONTAINERD_SOCKET [FLAG...]: a private dockerd, API socket
   for _ in $(seq 150); do "$DOCKER" -H "unix://$W/$n.sock" version >/dev/null 2>&1 && break; sleep 0.2; done
   "$DOCKER" -H "unix://$W/$n.sock" import "$W/rootfs.tar" "$IMAGE" >/dev/null
 }
-mkdir -p "$W/containerd"/{root,state,opt} "$W/docker"
-cat >"$W/containerd/config.toml" <<EOF
-version = 2
-root = "$W/containerd/root"
-state = "$W/containerd/state"
-disabled_plugins = ["io.containerd.grpc.v1.cri"]
-[grpc]
-  address = "$CSOCK"
-[ttrpc]
-  address = "$CSOCK.ttrpc"
-[debug]
-  address = "$W/containerd/debug.sock"
-  level = "warn"
-[plugins."io.containerd.internal.v1.opt"]
-  path = "$W/containerd/opt"
-EOF
-containerd --config "$W/containerd/config.toml" >"$W/containerd.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 100); do ctr --address "$CSOCK" version >/dev/null 2>&1 && break; sleep 0.1; done
+mkdir -p "$W/docker"
+start_containerd "$W"
+pids+=("$CONTAINERD_PID")
 dockerd_on docker "$CSOCK" --add-runtime "tsrunc=$TSRUNC_JS"
 mkdir -p "$W/tsrund"
 node "$TSRUND_JS" --address "$TSOCK" --root "$W/tsrund/root" --state "$W/tsrund/state" --log-level warn >"$W/tsrund.log" 2>&1 &

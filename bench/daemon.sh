@@ -51,15 +51,7 @@ cleanup() {
   command -v podman >/dev/null && "${P[@]}" rm -af -t 0 >/dev/null 2>&1
   remove_all "$TSOCK"
   remove_all "$CSOCK"
-  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
-    kill "${pids[$i]}" 2>/dev/null
-    for _ in $(seq 150); do kill -0 "${pids[$i]}" 2>/dev/null || break; sleep 0.1; done
-  done
-  grep -o " $W/[^ ]*" /proc/self/mounts | sort -r | while read -r m; do umount "$m" 2>/dev/null || umount -l "$m"; done
-  rm -rf "$W"
-  for p in "${created[@]}"; do
-    if [ -d "$p" ]; then find "$p" -depth -type d -empty -delete 2>/dev/null; else rm -f "$p"; fi
-  done
+  lab_cleanup
   for d in $(ls -d /sys/fs/cgroup/*/bench /sys/fs/cgroup/*/libpod_parent 2>/dev/null); do
     grep -qx "$d" <<<"$cgroups_before" || find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null
   done
@@ -74,29 +66,9 @@ LC=(node "$W/lifecycle.cjs")
 node "$REPO/dist/tsrund.cjs" --address "$TSOCK" --root "$W/tsrund/root" --state "$W/tsrund/state" --log-level warn >"$W/tsrund.log" 2>&1 &
 pids+=($!)
 TSRUND_PID=$!
-mkdir -p "$W/containerd"/{root,state,opt}
-cat >"$W/containerd/config.toml" <<EOF
-version = 2
-root = "$W/containerd/root"
-state = "$W/containerd/state"
-disabled_plugins = ["io.containerd.grpc.v1.cri"]
-[grpc]
-  address = "$CSOCK"
-[ttrpc]
-  address = "$CSOCK.ttrpc"
-[debug]
-  address = "$W/containerd/debug.sock"
-  level = "warn"
-[plugins."io.containerd.internal.v1.opt"]
-  path = "$W/containerd/opt"
-EOF
-containerd --config "$W/containerd/config.toml" >"$W/containerd.log" 2>&1 &
-pids+=($!)
-CONTAINERD_PID=$!
-for s in "$TSOCK" "$CSOCK"; do
-  for _ in $(seq 150); do ctr --address "$s" version >/dev/null 2>&1 && break; sleep 0.1; done
-  ctr --address "$s" version >/dev/null 2>&1 || { echo "daemon on $s did not start" >&2; cat "$W"/*.log >&2; exit 1; }
-done
+start_containerd "$W"
+pids+=("$CONTAINERD_PID")
+wait_daemon "$TSOCK" || { cat "$W/tsrund.log" >&2; exit 1; }
 
 declare -A ADDR=([tsrund]=$TSOCK [containerd]=$CSOCK)
 NAMES=(tsrund containerd)

@@ -60,3 +60,19 @@ wait_daemon() {
   echo "daemon on $1 did not start" >&2
   return 1
 }
+
+# lab_cleanup: stops the daemons in the array `pids` (the last started
+# first, by pid), unmounts what is mounted under $W, removes $W and the host
+# paths listed in `created` (those the run made: empty directories only).
+lab_cleanup() {
+  local i p
+  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+    kill "${pids[$i]}" 2>/dev/null
+    for _ in $(seq 150); do kill -0 "${pids[$i]}" 2>/dev/null || break; sleep 0.1; done
+  done
+  grep -o " $W/[^ ]*" /proc/self/mounts | sort -r | while read -r m; do umount "$m" 2>/dev/null || umount -l "$m"; done
+  rm -rf "$W"
+  for p in "${created[@]}"; do
+    if [ -d "$p" ]; then find "$p" -depth -type d -empty -delete 2>/dev/null; else rm -f "$p"; fi
+  done
+}

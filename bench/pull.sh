@@ -40,15 +40,7 @@ for p in /run/containerd/s /run/containerd/fifo /run/containerd; do [ -e "$p" ] 
 pids=()
 cleanup() {
   set +e
-  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
-    kill "${pids[$i]}" 2>/dev/null
-    for _ in $(seq 150); do kill -0 "${pids[$i]}" 2>/dev/null || break; sleep 0.1; done
-  done
-  grep -o " $W/[^ ]*" /proc/self/mounts | sort -r | while read -r m; do umount "$m" 2>/dev/null || umount -l "$m"; done
-  rm -rf "$W"
-  for p in "${created[@]}"; do
-    if [ -d "$p" ]; then find "$p" -depth -type d -empty -delete 2>/dev/null; else rm -f "$p"; fi
-  done
+  lab_cleanup
 }
 trap cleanup EXIT
 
