@@ -199,6 +199,17 @@ export function createContainer(o: CreateOptions): Created {
     let record: ContainerRecord | undefined;
     log.debug(`create ${o.id}: spawning the init`);
     const launched = launch(plan, parentEnd, {
+      // Joining a cgroup v1 hierarchy waits for an RCU grace period (10-20 ms
+      // here): started while the child sets itself up, done again at READY
+      // (then cheap) for an init that a fork made since.
+      spawned: (pid) => {
+        if (!cg?.v1.length) return;
+        try {
+          joinV1Cgroups(cg.v1, pid);
+        } catch {
+          /* the READY join reports it */
+        }
+      },
       userMap: (pid) => writeIdMaps(pid, spec, host.euid),
       timeOffsets: (pid) => writeTimeOffsets(pid, spec),
       hooks: (pid) => {

@@ -45,6 +45,8 @@ export class LaunchError extends Error {
 }
 
 export interface LaunchHooks {
+  /** the child exists and sets itself up meanwhile: slow work that may start early (best effort) */
+  spawned?(pid: number): void;
   /** write the uid/gid maps of `pid`'s new user namespace */
   userMap?(pid: number): void;
   /** write /proc/pid/timens_offsets */
@@ -151,6 +153,7 @@ export function launch(plan: LaunchPlan, parentFd: number, hooks: LaunchHooks, s
   let pid = spawned.pid;
   const msg = Buffer.alloc(MSG_SIZE);
   try {
+    hooks.spawned?.(pid);
     for (;;) {
       const { bytes: n, fd } = recvMsg(parentFd, msg);
       if (fd >= 0) {
