@@ -241,7 +241,9 @@ t.test('seccomp', { skip: needsRoot }, async (t) => {
   });
 
   t.test('SCMP_ACT_NOTIFY with no agent listening: an error, nothing left behind', async (t) => {
-    const sockPath = join(mkdtempSync(join(tmpdir(), 'tsrunc-agent-')), 'none.sock');
+    const dir = mkdtempSync(join(tmpdir(), 'tsrunc-agent-'));
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+    const sockPath = join(dir, 'none.sock');
     const b = bundle(['true'], { defaultAction: 'SCMP_ACT_ALLOW', listenerPath: sockPath, syscalls: [{ names: ['mkdir'], action: 'SCMP_ACT_NOTIFY' }] });
     const before = snapshot(tsrunc.root);
     const r = await tsrunc(['run', '-b', b.dir, 'sc13']);
