@@ -637,27 +637,40 @@ static int op_chroot(void)
 	return reopen_root();
 }
 
-static int send_fd(int sock, int fd, const char *name)
+/* One sendmsg of data with nfds fds riding along (SCM_RIGHTS), retried on
+ * EINTR: what it sent, or -1 with errno. Async-signal-safe. */
+static ssize_t sendmsg_fds(int sock, const int *fds, uint32_t nfds, const void *data, size_t len)
 {
-	char cbuf[CMSG_SPACE(sizeof(int))];
-	memset(cbuf, 0, sizeof cbuf);
-	struct iovec iov = { .iov_base = (void *)name, .iov_len = strlen(name) };
-	struct msghdr msg = {
-		.msg_iov = &iov,
-		.msg_iovlen = 1,
-		.msg_control = cbuf,
-		.msg_controllen = sizeof cbuf,
-	};
-	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(c), &fd, sizeof fd);
+	union {
+		char buf[CMSG_SPACE(sizeof(int) * TSR_SHIM_MAX_FDS)];
+		struct cmsghdr align;
+	} cbuf;
+	if (nfds > TSR_SHIM_MAX_FDS) {
+		errno = EINVAL;
+		return -1;
+	}
+	memset(&cbuf, 0, sizeof cbuf);
+	struct iovec iov = { .iov_base = (void *)data, .iov_len = len };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+	if (nfds) {
+		msg.msg_control = cbuf.buf;
+		msg.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+		struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
+	}
 	ssize_t r;
 	do
 		r = sendmsg(sock, &msg, MSG_NOSIGNAL);
 	while (r < 0 && errno == EINTR);
-	return r < 0 ? -1 : 0;
+	return r;
+}
+
+static int send_fd(int sock, int fd, const char *name)
+{
+	return sendmsg_fds(sock, &fd, 1, name, strlen(name)) < 0 ? -1 : 0;
 }
 
 /* The pty is made inside the container and the slave is taken from the master
@@ -1027,19 +1040,7 @@ static int op_seccomp(const union tsr_field *f)
 	if (flags & SECCOMP_FILTER_FLAG_NEW_LISTENER) {
 		int fd = (int)r;
 		struct tsr_msg m = { .type = TSR_MSG_FD, .op = g_op, .err = 0, .value = TSR_FD_SECCOMP_NOTIFY };
-		char cbuf[CMSG_SPACE(sizeof(int))];
-		memset(cbuf, 0, sizeof cbuf);
-		struct iovec iov = { .iov_base = &m, .iov_len = sizeof m };
-		struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf };
-		struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &fd, sizeof fd);
-		ssize_t s;
-		do
-			s = sendmsg(g_sync, &msg, MSG_NOSIGNAL);
-		while (s < 0 && errno == EINTR);
+		ssize_t s = sendmsg_fds(g_sync, &fd, 1, &m, sizeof m);
 		close_keep_errno(fd);
 		if (s < 0)
 			return -1;
@@ -1364,24 +1365,7 @@ int tsr_send_fd(int sock, int fd, const uint8_t *data, uint32_t len)
 {
 	if (len == 0)
 		return -EINVAL; /* a stream socket carries no ancillary data without a byte */
-	char cbuf[CMSG_SPACE(sizeof(int))];
-	memset(cbuf, 0, sizeof cbuf);
-	struct iovec iov = { .iov_base = (void *)data, .iov_len = len };
-	struct msghdr msg = {
-		.msg_iov = &iov,
-		.msg_iovlen = 1,
-		.msg_control = cbuf,
-		.msg_controllen = sizeof cbuf,
-	};
-	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(c), &fd, sizeof fd);
-	ssize_t r;
-	do
-		r = sendmsg(sock, &msg, MSG_NOSIGNAL);
-	while (r < 0 && errno == EINTR);
+	ssize_t r = sendmsg_fds(sock, &fd, 1, data, len);
 	if (r < 0)
 		return -errno;
 	for (uint32_t off = (uint32_t)r; off < len; off += (uint32_t)r) {
@@ -1437,28 +1421,9 @@ int tsr_unix_connect(const char *path)
  * socket: all or nothing. 0 or -errno. */
 int tsr_send_fds(int sock, const int32_t *fds, uint32_t nfds, const uint8_t *data, uint32_t len)
 {
-	union {
-		char buf[CMSG_SPACE(sizeof(int) * 16)];
-		struct cmsghdr align;
-	} cbuf;
-	if (nfds > 16 || len == 0)
+	if (len == 0)
 		return -EINVAL;
-	memset(&cbuf, 0, sizeof cbuf);
-	struct iovec iov = { .iov_base = (void *)data, .iov_len = len };
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
-	if (nfds) {
-		msg.msg_control = cbuf.buf;
-		msg.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-		struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
-	}
-	ssize_t r;
-	do
-		r = sendmsg(sock, &msg, MSG_NOSIGNAL);
-	while (r < 0 && errno == EINTR);
+	ssize_t r = sendmsg_fds(sock, fds, nfds, data, len);
 	if (r < 0)
 		return -errno;
 	return r == (ssize_t)len ? 0 : -EMSGSIZE;

@@ -1,5 +1,6 @@
 // The container lifecycle as runc has it: create (init blocked on the exec
 // fifo), start, kill, delete, state, list. No CLI code here.
+import { closeQuietly } from '../linux/close.js';
 import { chmodSync, chownSync, closeSync, openSync, readSync, unlinkSync, statSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { O_PATH, O_RDONLY, O_NONBLOCK, SOCK_SEQPACKET, SOCK_STREAM } from '../linux/constants.js';
@@ -10,7 +11,7 @@ import { loadBundle } from '../oci/bundle.js';
 import { ConfigError } from '../oci/validate.js';
 import type { IdMapping, State } from '../oci/spec.js';
 import { RuntimeError } from './errors.js';
-import { launch, awaitExec, localSpawner, placeStdio, FD_SECCOMP_NOTIFY, type Spawner } from './launch.js';
+import { launch, execConfirmation, localSpawner, placeStdio, FD_SECCOMP_NOTIFY, type Spawner } from './launch.js';
 import type { StdioFds } from './plan/context.js';
 import { notifySeccompListener } from './seccomp/index.js';
 import { buildInitPlan } from './plan/init.js';
@@ -96,13 +97,6 @@ function hostIdOf(id: number, maps: IdMapping[] | undefined): number {
   return m ? m.hostID + (id - m.containerID) : id;
 }
 
-function closeQuietly(fd: number): void {
-  try {
-    closeSync(fd);
-  } catch {
-    /* already closed */
-  }
-}
 
 export function createContainer(o: CreateOptions): Created {
   const log = o.log ?? silentLogger;
@@ -197,15 +191,17 @@ export function createContainer(o: CreateOptions): Created {
     plan.ops.forEach((p, i) => log.debug(`plan op ${i}: ${p.describe}`));
 
     let record: ContainerRecord | undefined;
+    let v1JoinedPid: number | undefined;
     log.debug(`create ${o.id}: spawning the init`);
     const launched = launch(plan, parentEnd, {
       // Joining a cgroup v1 hierarchy waits for an RCU grace period (10-20 ms
-      // here): started while the child sets itself up, done again at READY
-      // (then cheap) for an init that a fork made since.
+      // here): started while the child sets itself up; at READY only for an
+      // init that a fork made since (or if this one failed).
       spawned: (pid) => {
         if (!cg?.v1.length) return;
         try {
           joinV1Cgroups(cg.v1, pid);
+          v1JoinedPid = pid;
         } catch {
           /* the READY join reports it */
         }
@@ -230,7 +226,7 @@ export function createContainer(o: CreateOptions): Created {
       ready: (pid) => {
         const startTime = processStartTime(pid);
         if (startTime === undefined) throw new RuntimeError(`the container's init (pid ${pid}) vanished before it was ready`);
-        if (cg?.v1.length) joinV1Cgroups(cg.v1, pid);
+        if (cg?.v1.length && v1JoinedPid !== pid) joinV1Cgroups(cg.v1, pid);
         record = {
           ociVersion: spec.ociVersion,
           id: o.id,
@@ -263,17 +259,8 @@ export function createContainer(o: CreateOptions): Created {
     for (const fd of [fifoFd, launched.clonePidfd, cgroupFd, o.consoleFd === undefined ? consoleFd : -1]) if (fd >= 0) closeQuietly(fd);
     const created: Created = { pid: launched.pid, record: record! };
     if (consoleMaster !== undefined) created.consoleMaster = consoleMaster;
-    if (o.watchExec) {
-      created.confirmExec = () => {
-        try {
-          awaitExec(plan, parentEnd);
-        } finally {
-          closeQuietly(parentEnd);
-        }
-      };
-    } else {
-      closeQuietly(parentEnd);
-    }
+    const confirmExec = execConfirmation(plan, parentEnd, o.watchExec);
+    if (confirmExec) created.confirmExec = confirmExec;
     return created;
   } catch (e) {
     undo.run(log);

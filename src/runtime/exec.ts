@@ -1,13 +1,14 @@
 // `exec`: start another process in a running container, through the same
 // launch pipeline as the init (src/runtime/plan/exec.ts).
-import { closeSync, openSync } from 'node:fs';
+import { closeQuietly } from '../linux/close.js';
+import { openSync } from 'node:fs';
 import { join, posix, resolve } from 'node:path';
 import { O_DIRECTORY, SOCK_SEQPACKET, SOCK_STREAM } from '../linux/constants.js';
 import { socketpair } from '../linux/libc.js';
 import { recvFd, unixConnect } from '../linux/native.js';
 import type { Process } from '../oci/spec.js';
 import { RuntimeError } from './errors.js';
-import { launch, awaitExec, localSpawner, placeStdio, FD_SECCOMP_NOTIFY, type Spawner } from './launch.js';
+import { launch, execConfirmation, localSpawner, placeStdio, FD_SECCOMP_NOTIFY, type Spawner } from './launch.js';
 import type { StdioFds } from './plan/context.js';
 import { planSeccomp, notifySeccompListener } from './seccomp/index.js';
 import { buildExecPlan } from './plan/exec.js';
@@ -58,14 +59,6 @@ function execCgroup(rec: ContainerRecord, sub: string | undefined): string | und
   return join(rec.cgroupDir, inner);
 }
 
-function closeQuietly(fd: number): void {
-  if (fd < 0) return;
-  try {
-    closeSync(fd);
-  } catch {
-    /* closed */
-  }
-}
 
 export function execInContainer(o: ExecOptions): Execed {
   const log = o.log ?? silentLogger;
@@ -145,17 +138,8 @@ export function execInContainer(o: ExecOptions): Execed {
     const out: Execed = { pid: launched.pid, record: rec };
     if (consoleReceiver >= 0) out.consoleMaster = recvFd(consoleReceiver).fd;
     for (const fd of fds) if (fd !== parentEnd) closeQuietly(fd);
-    if (o.watchExec) {
-      out.confirmExec = () => {
-        try {
-          awaitExec(plan, parentEnd);
-        } finally {
-          closeQuietly(parentEnd);
-        }
-      };
-    } else {
-      closeQuietly(parentEnd);
-    }
+    const confirmExec = execConfirmation(plan, parentEnd, o.watchExec);
+    if (confirmExec) out.confirmExec = confirmExec;
     return out;
   } catch (e) {
     for (const fd of fds) closeQuietly(fd);

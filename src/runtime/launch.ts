@@ -6,6 +6,7 @@ import { spawnPlan, recvMsg } from '../linux/native.js';
 import { pidfdOpen, pollReadable, waitpidNoHang, type WaitResult } from '../linux/libc.js';
 import { errnoName, SyscallError } from '../linux/syscall-error.js';
 import { signalName } from '../linux/signals.js';
+import { closeQuietly } from '../linux/close.js';
 import { encodePlan } from './plan/encode.js';
 import { SYNC_TAG, type LaunchPlan } from './plan/ops.js';
 import type { StdioFds } from './plan/context.js';
@@ -229,4 +230,23 @@ export function awaitExec(plan: LaunchPlan, parentFd: number): void {
       throw new LaunchError(opIndex, o ? o.describe : 'end of plan', msg.readInt32LE(8), msg.readInt32LE(12), o?.hint);
     }
   }
+}
+
+/**
+ * What follows READY for a caller: with `watch`, a confirm() that waits for
+ * the init's execve (awaitExec) and then closes the sync socket; without,
+ * the socket is closed now.
+ */
+export function execConfirmation(plan: LaunchPlan, parentFd: number, watch: boolean | undefined): (() => void) | undefined {
+  if (!watch) {
+    closeQuietly(parentFd);
+    return undefined;
+  }
+  return () => {
+    try {
+      awaitExec(plan, parentFd);
+    } finally {
+      closeQuietly(parentFd);
+    }
+  };
 }

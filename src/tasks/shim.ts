@@ -2,7 +2,8 @@
 // pipeline, no shell, no CLI), talk to it over its control socket, and read
 // the exits it pushes. Requests are synchronous and answered in microseconds;
 // exits arrive on a stream socket read by the event loop.
-import { closeSync, existsSync, openSync } from 'node:fs';
+import { closeQuietly } from '../linux/close.js';
+import { existsSync, openSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { dirname, join } from 'node:path';
 import { O_CLOEXEC, O_RDONLY, SOCK_SEQPACKET, SOCK_STREAM } from '../linux/constants.js';
@@ -59,13 +60,6 @@ export interface StartOptions {
   id: string;
 }
 
-function closeQuietly(fd: number): void {
-  try {
-    closeSync(fd);
-  } catch {
-    /* closed */
-  }
-}
 
 export class Shim {
   private ctl: number;

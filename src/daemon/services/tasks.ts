@@ -78,23 +78,12 @@ export function publishTaskEvent(bus: EventBus, ns: string, e: TaskEvent): void 
       bus.publishMessage(ns, TOPICS.taskStart, TaskStartSchema, { containerId: e.containerId, pid: e.pid });
       return;
     case 'TaskExit':
-      bus.publishMessage(ns, TOPICS.taskExit, TaskExitSchema, {
-        containerId: e.containerId,
-        id: e.id,
-        pid: e.pid,
-        exitStatus: e.exitStatus,
-        exitedAt: timestampFromDate(e.exitedAt),
-      });
+    case 'TaskDelete': {
+      const fields = { containerId: e.containerId, id: e.id, pid: e.pid, exitStatus: e.exitStatus, exitedAt: timestampFromDate(e.exitedAt) };
+      if (e.type === 'TaskExit') bus.publishMessage(ns, TOPICS.taskExit, TaskExitSchema, fields);
+      else bus.publishMessage(ns, TOPICS.taskDelete, TaskDeleteSchema, fields);
       return;
-    case 'TaskDelete':
-      bus.publishMessage(ns, TOPICS.taskDelete, TaskDeleteSchema, {
-        containerId: e.containerId,
-        id: e.id,
-        pid: e.pid,
-        exitStatus: e.exitStatus,
-        exitedAt: timestampFromDate(e.exitedAt),
-      });
-      return;
+    }
     case 'TaskExecAdded':
       bus.publishMessage(ns, TOPICS.taskExecAdded, TaskExecAddedSchema, { containerId: e.containerId, execId: e.execId });
       return;
