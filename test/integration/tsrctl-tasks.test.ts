@@ -4,23 +4,26 @@
 // wait, rm; errors as the last line with docker's exit codes; nothing left
 // behind (FIFO dirs, tasks, containers). Ids start with "tt-".
 import t from 'tap';
-import { readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { execa } from 'execa';
 import { makeBundle } from '../helpers/bundle.js';
 import { needsRoot } from '../helpers/cli.js';
 import { cleanEnv, startTsrund, TSRCTL, type RunningDaemon } from '../helpers/daemon.js';
 
-const fifoDirs = () => readdirSync(tmpdir()).filter((n) => n.startsWith('tsrctl-'));
 
 t.test('tsrctl run and tasks', { skip: needsRoot }, async (t) => {
   const rootfs = makeBundle(['true']).rootfs;
   const d: RunningDaemon = await startTsrund();
   t.teardown(() => d.stop());
+  // tsrctl's FIFO dirs go to a TMPDIR of this test's own: other test files run tsrctl at the same time.
+  const fifoParent = mkdtempSync(join(tmpdir(), 'tt-tmp-'));
+  t.teardown(() => rmSync(fifoParent, { recursive: true, force: true }));
+  const env = { ...cleanEnv(), TMPDIR: fifoParent };
   const ctl = (args: string[], input?: string) =>
-    execa(process.execPath, [TSRCTL, '--address', d.address, '-n', 'tt', ...args], { reject: false, timeout: 30_000, env: cleanEnv(), ...(input === undefined ? { stdin: 'ignore' as const } : { input }) });
+    execa(process.execPath, [TSRCTL, '--address', d.address, '-n', 'tt', ...args], { reject: false, timeout: 30_000, env, ...(input === undefined ? { stdin: 'ignore' as const } : { input }) });
   const run = (args: string[], input?: string) => ctl(['run', '--rootfs', rootfs, ...args], input);
-  const fifosBefore = fifoDirs();
 
   t.test('run --rm: output, exit code, stdin', async (t) => {
     const r = await run(['--rm', 'tt-echo', 'sh', '-c', 'echo out; echo err >&2; exit 3']);
@@ -36,7 +39,7 @@ t.test('tsrctl run and tasks', { skip: needsRoot }, async (t) => {
 
   t.test('run -t under a terminal', async (t) => {
     const cmd = `${process.execPath} ${TSRCTL} --address ${d.address} -n tt run --rm -t --rootfs ${rootfs} tt-tty sh -c 'test -t 0 && test -t 1 && echo on-a-tty; exit 4'`;
-    const r = await execa('script', ['-eqc', cmd, '/dev/null'], { reject: false, timeout: 30_000, env: cleanEnv(), stdin: 'ignore' });
+    const r = await execa('script', ['-eqc', cmd, '/dev/null'], { reject: false, timeout: 30_000, env, stdin: 'ignore' });
     t.match(r.stdout, /on-a-tty/);
     t.equal(r.exitCode, 4);
   });
@@ -105,7 +108,7 @@ t.test('tsrctl run and tasks', { skip: needsRoot }, async (t) => {
   });
 
   t.test('nothing left behind', async (t) => {
-    t.same(fifoDirs(), fifosBefore, 'no FIFO directory of ours');
+    t.same(readdirSync(fifoParent).filter((n) => n.startsWith('tsrctl-')), [], 'no FIFO directory of ours');
     t.same(readdirSync(`${d.state}/tasks/tt`), [], 'no task directory');
   });
 });
