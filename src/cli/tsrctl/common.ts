@@ -2,7 +2,7 @@
 import { connect, type Connection } from '../../client/index.js';
 import type { Globals } from './main.js';
 
-export async function dial(g: Globals): Promise<Connection> {
+async function dial(g: Globals): Promise<Connection> {
   const conn = connect(g.address, { namespace: g.namespace });
   try {
     await conn.ready(5000);

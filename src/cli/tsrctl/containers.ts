@@ -4,7 +4,7 @@ import { Containers, type Container } from '../../gen/containerd/services/contai
 import { Snapshots } from '../../gen/containerd/services/snapshots/v1/snapshots_pb.js';
 import { statusName } from '../../client/index.js';
 import { out, err } from '../output.js';
-import { ago, dial, table } from './common.js';
+import { ago, table, withConn } from './common.js';
 import type { Globals } from './main.js';
 
 /** A container as JSON, the spec (runtime-spec JSON) decoded when it parses. */
@@ -34,8 +34,7 @@ export function containerJson(c: Container): Record<string, unknown> {
 }
 
 export async function list(g: Globals, filters: string[], o: { format: 'table' | 'json'; quiet?: boolean }): Promise<void> {
-  const conn = await dial(g);
-  try {
+  await withConn(g, async (conn) => {
     const cs: Container[] = [];
     for await (const m of conn.service(Containers).listStream({ filters })) if (m.container) cs.push(m.container);
     if (o.quiet) return out(cs.map((c) => `${c.id}\n`).join(''));
@@ -43,26 +42,20 @@ export async function list(g: Globals, filters: string[], o: { format: 'table' |
     const rows = [['CONTAINER', 'IMAGE', 'RUNTIME', 'CREATED']];
     for (const c of cs) rows.push([c.id, c.image || '-', c.runtime?.name ?? '', c.createdAt ? ago(timestampDate(c.createdAt)) : '']);
     out(table(rows));
-  } finally {
-    conn.close();
-  }
+  });
 }
 
 export async function info(g: Globals, id: string, o: { spec?: boolean }): Promise<void> {
-  const conn = await dial(g);
-  try {
+  await withConn(g, async (conn) => {
     const { container } = await conn.service(Containers).get({ id });
     const j = containerJson(container!);
     out(`${JSON.stringify(o.spec ? j['Spec'] : j, null, 4)}\n`);
-  } finally {
-    conn.close();
-  }
+  });
 }
 
 export async function remove(g: Globals, ids: string[]): Promise<number> {
-  const conn = await dial(g);
   let failed = 0;
-  try {
+  await withConn(g, async (conn) => {
     for (const id of ids) {
       try {
         const { container } = await conn.service(Containers).get({ id });
@@ -80,8 +73,6 @@ export async function remove(g: Globals, ids: string[]): Promise<number> {
         err(`tsrctl: ${(e as { details?: string }).details ?? (e as Error).message}\n`);
       }
     }
-  } finally {
-    conn.close();
-  }
+  });
   return failed ? 1 : 0;
 }

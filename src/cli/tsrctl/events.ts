@@ -7,7 +7,7 @@ import { Events, type Envelope } from '../../gen/containerd/services/events/v1/e
 import { eventRegistry } from '../../events/registry.js';
 import { unpackAnyWith } from '../../typeurl.js';
 import { out } from '../output.js';
-import { dial } from './common.js';
+import { withConn } from './common.js';
 import type { Globals } from './main.js';
 
 /** Go's time.Time String() in UTC: "2006-01-02 15:04:05.999999999 +0000 UTC". */
@@ -33,24 +33,23 @@ export function eventJson(env: Envelope, registry: Registry): unknown {
 
 export default async function events(g: Globals, filters: string[], o: { format: 'text' | 'json' }): Promise<number> {
   const registry = eventRegistry();
-  const conn = await dial(g);
-  const stream = conn.service(Events).subscribe({ filters }, { namespace: '' });
-  const stop = (): void => stream.cancel();
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
-  try {
-    for await (const env of stream) {
-      const event = eventJson(env, registry);
-      if (o.format === 'json') {
-        out(`${JSON.stringify({ timestamp: env.timestamp ? timestampDate(env.timestamp).toISOString() : null, namespace: env.namespace, topic: env.topic, event })}\n`);
-      } else {
-        out(`${goTime(env.timestamp)} ${env.namespace} ${env.topic} ${JSON.stringify(event)}\n`);
+  await withConn(g, async (conn) => {
+    const stream = conn.service(Events).subscribe({ filters }, { namespace: '' });
+    const stop = (): void => stream.cancel();
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+    try {
+      for await (const env of stream) {
+        const event = eventJson(env, registry);
+        if (o.format === 'json') {
+          out(`${JSON.stringify({ timestamp: env.timestamp ? timestampDate(env.timestamp).toISOString() : null, namespace: env.namespace, topic: env.topic, event })}\n`);
+        } else {
+          out(`${goTime(env.timestamp)} ${env.namespace} ${env.topic} ${JSON.stringify(event)}\n`);
+        }
       }
+    } catch (e) {
+      if ((e as { code?: number }).code !== 1 /* CANCELLED: we stopped it */) throw e;
     }
-  } catch (e) {
-    if ((e as { code?: number }).code !== 1 /* CANCELLED: we stopped it */) throw e;
-  } finally {
-    conn.close();
-  }
+  });
   return 0;
 }

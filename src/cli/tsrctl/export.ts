@@ -13,7 +13,7 @@ import { Images } from '../../gen/containerd/services/images/v1/images_pb.js';
 import { hostPlatform, isIndex, isManifest, parseJson, parsePlatform, platformScore, selectManifest, type ImageIndex, type ImageManifest, type OciDescriptor } from '../../images/media.js';
 import { normalizeReference } from '../../images/reference.js';
 import { ANNOTATION_IMAGE_NAME, ANNOTATION_REF_NAME, ArchiveWriter, refName, repoTags } from './archive.js';
-import { dial } from './common.js';
+import { withConn } from './common.js';
 import type { Globals } from './main.js';
 
 async function* readChunks(conn: Connection, digest: string): AsyncGenerator<Uint8Array> {
@@ -70,45 +70,44 @@ async function collect(conn: Connection, name: string, target: OciDescriptor, pl
 
 export default async function exportImage(g: Globals, ref: string, file: string, o: { platform?: string }): Promise<void> {
   const name = normalizeReference(ref);
-  const conn = await dial(g);
-  const tmp = `${file}.tmp-${randomBytes(4).toString('hex')}`;
-  try {
-    const { image } = await conn.service(Images).get({ name }).catch((e: unknown) => {
-      throw statusName(e) === 'NOT_FOUND' ? new Error(`image ${name}: not found`) : e;
-    });
-    const t = image!.target!;
-    const target: OciDescriptor = { mediaType: t.mediaType, digest: t.digest, size: Number(t.size) };
-    const c = await collect(conn, name, target, o.platform);
-
-    // docker load reads one manifest per image: this machine's (or --platform's)
-    const want = o.platform ? parsePlatform(o.platform) : hostPlatform();
-    const chosen = isIndex(target.mediaType) ? selectManifest({ schemaVersion: 2, manifests: c.manifests.map((m) => m.desc) }, want) : c.manifests[0]!.desc;
-    const dockerManifest = c.manifests.find((m) => m.desc.digest === chosen?.digest)?.manifest;
-    const blobPath = (digest: string): string => `blobs/${digest.replace(':', '/')}`;
-
-    const fh = await open(tmp, 'wx', 0o644);
+  await withConn(g, async (conn) => {
+    const tmp = `${file}.tmp-${randomBytes(4).toString('hex')}`;
     try {
-      const w = new ArchiveWriter(fh);
-      await w.file('oci-layout', JSON.stringify({ imageLayoutVersion: '1.0.0' }));
-      await w.dir('blobs');
-      await w.dir('blobs/sha256');
-      for (const b of c.blobs.values()) await w.blob(b, readChunks(conn, b.digest));
-      const entry = { mediaType: target.mediaType, digest: target.digest, size: target.size, annotations: { [ANNOTATION_IMAGE_NAME]: name, [ANNOTATION_REF_NAME]: refName(name) } };
-      await w.file('index.json', JSON.stringify({ schemaVersion: 2, manifests: [entry] }));
-      if (dockerManifest) {
-        const docker = [{ Config: blobPath(dockerManifest.config.digest), RepoTags: repoTags(name), Layers: dockerManifest.layers.map((l) => blobPath(l.digest)) }];
-        await w.file('manifest.json', JSON.stringify(docker));
+      const { image } = await conn.service(Images).get({ name }).catch((e: unknown) => {
+        throw statusName(e) === 'NOT_FOUND' ? new Error(`image ${name}: not found`) : e;
+      });
+      const t = image!.target!;
+      const target: OciDescriptor = { mediaType: t.mediaType, digest: t.digest, size: Number(t.size) };
+      const c = await collect(conn, name, target, o.platform);
+
+      // docker load reads one manifest per image: this machine's (or --platform's)
+      const want = o.platform ? parsePlatform(o.platform) : hostPlatform();
+      const chosen = isIndex(target.mediaType) ? selectManifest({ schemaVersion: 2, manifests: c.manifests.map((m) => m.desc) }, want) : c.manifests[0]!.desc;
+      const dockerManifest = c.manifests.find((m) => m.desc.digest === chosen?.digest)?.manifest;
+      const blobPath = (digest: string): string => `blobs/${digest.replace(':', '/')}`;
+
+      const fh = await open(tmp, 'wx', 0o644);
+      try {
+        const w = new ArchiveWriter(fh);
+        await w.file('oci-layout', JSON.stringify({ imageLayoutVersion: '1.0.0' }));
+        await w.dir('blobs');
+        await w.dir('blobs/sha256');
+        for (const b of c.blobs.values()) await w.blob(b, readChunks(conn, b.digest));
+        const entry = { mediaType: target.mediaType, digest: target.digest, size: target.size, annotations: { [ANNOTATION_IMAGE_NAME]: name, [ANNOTATION_REF_NAME]: refName(name) } };
+        await w.file('index.json', JSON.stringify({ schemaVersion: 2, manifests: [entry] }));
+        if (dockerManifest) {
+          const docker = [{ Config: blobPath(dockerManifest.config.digest), RepoTags: repoTags(name), Layers: dockerManifest.layers.map((l) => blobPath(l.digest)) }];
+          await w.file('manifest.json', JSON.stringify(docker));
+        }
+        await w.end();
+        await fh.sync();
+      } finally {
+        await fh.close();
       }
-      await w.end();
-      await fh.sync();
-    } finally {
-      await fh.close();
+      await rename(tmp, file);
+    } catch (e) {
+      await unlink(tmp).catch(() => {});
+      throw e;
     }
-    await rename(tmp, file);
-  } catch (e) {
-    await unlink(tmp).catch(() => {});
-    throw e;
-  } finally {
-    conn.close();
-  }
+  });
 }

@@ -8,7 +8,7 @@ import type { Connection } from '../../client/index.js';
 import { formatPlatform, hostPlatform, isIndex, isManifest, parseJson, selectManifest, type ImageConfig, type ImageIndex, type ImageManifest } from '../../images/media.js';
 import { familiarName, normalizeReference, parseReference } from '../../images/reference.js';
 import { out, err } from '../output.js';
-import { ago, dial, table } from './common.js';
+import { ago, table, withConn } from './common.js';
 import type { Globals } from './main.js';
 import { humanSize } from './progress.js';
 
@@ -58,8 +58,7 @@ function repoTag(name: string): [string, string] {
 }
 
 export async function list(g: Globals, filters: string[], o: { format: 'table' | 'json'; quiet?: boolean }): Promise<void> {
-  const conn = await dial(g);
-  try {
+  await withConn(g, async (conn) => {
     const { images } = await conn.service(Images).list({ filters });
     if (o.quiet) return out(images.map((i) => `${i.name}\n`).join(''));
     const rows = [['REPOSITORY', 'TAG', 'IMAGE ID', 'CREATED', 'SIZE']];
@@ -72,16 +71,13 @@ export async function list(g: Globals, filters: string[], o: { format: 'table' |
       json.push({ name: img.name, target: img.target?.digest, mediaType: img.target?.mediaType, id: r?.configDigest, size: r?.size, labels: img.labels });
     }
     out(o.format === 'json' ? `${JSON.stringify(json, null, 2)}\n` : table(rows));
-  } finally {
-    conn.close();
-  }
+  });
 }
 
 export async function inspect(g: Globals, names: string[]): Promise<number> {
-  const conn = await dial(g);
   let code = 0;
   const docs: unknown[] = [];
-  try {
+  await withConn(g, async (conn) => {
     for (const n of names) {
       try {
         const { image } = await conn.service(Images).get({ name: normalizeReference(n) });
@@ -105,18 +101,15 @@ export async function inspect(g: Globals, names: string[]): Promise<number> {
         code = 1;
       }
     }
-  } finally {
-    conn.close();
-  }
+  });
   out(`${JSON.stringify(docs, null, 4)}\n`);
   return code;
 }
 
 /** Removes image records (the content goes with the synchronous collection: what nothing else references). */
 export async function remove(g: Globals, names: string[], o: { async?: boolean } = {}): Promise<number> {
-  const conn = await dial(g);
   let code = 0;
-  try {
+  await withConn(g, async (conn) => {
     for (const n of names) {
       try {
         const name = normalizeReference(n);
@@ -127,16 +120,13 @@ export async function remove(g: Globals, names: string[], o: { async?: boolean }
         code = 1;
       }
     }
-  } finally {
-    conn.close();
-  }
+  });
   return code;
 }
 
 /** Names an image's target under more names (replacing what those names pointed at, as docker tag does). */
 export async function tag(g: Globals, source: string, targets: string[]): Promise<void> {
-  const conn = await dial(g);
-  try {
+  await withConn(g, async (conn) => {
     const images = conn.service(Images);
     const { image } = await images.get({ name: normalizeReference(source) });
     for (const t of targets) {
@@ -150,7 +140,5 @@ export async function tag(g: Globals, source: string, targets: string[]): Promis
         await images.update({ image: fresh, updateMask: { paths: ['target'] } });
       }
     }
-  } finally {
-    conn.close();
-  }
+  });
 }

@@ -16,7 +16,7 @@ import { LABEL_GC_EXPIRE } from '../../metadata/gc.js';
 import { familiarName } from '../../images/reference.js';
 import { out } from '../output.js';
 import { Archive, planImport, type PlannedBlob, type PlannedImage } from './archive.js';
-import { dial } from './common.js';
+import { withConn } from './common.js';
 import type { Globals } from './main.js';
 import { platformMessage } from './pull.js';
 
@@ -120,20 +120,20 @@ async function saveImage(conn: Connection, name: string, img: PlannedImage): Pro
 export default async function importArchive(g: Globals, file: string, o: ImportFlags): Promise<void> {
   const archive = await Archive.scan(file);
   const plan = await planImport(archive, { name: o.name });
-  const conn = await dial(g);
-  const lease = `tsrctl-import-${Date.now()}-${randomBytes(4).toString('hex')}`;
-  let ok = false;
-  try {
-    await conn.service(Leases).create({ id: lease, labels: { [LABEL_GC_EXPIRE]: new Date(Date.now() + 3600_000).toISOString() } });
-    for (const b of plan.blobs) await putBlob(conn, lease, archive, b);
-    if (o.unpack !== false) for (const img of plan.images) await unpack(conn, lease, img, o);
-    for (const img of plan.images) for (const name of img.names) await saveImage(conn, name, img);
-    ok = true;
-  } finally {
-    // after a failure the collection runs now, so that nothing of the import stays
-    await conn.service(Leases).delete({ id: lease, sync: !ok }).catch(() => {});
-    conn.close();
-  }
+  await withConn(g, async (conn) => {
+    const lease = `tsrctl-import-${Date.now()}-${randomBytes(4).toString('hex')}`;
+    let ok = false;
+    try {
+      await conn.service(Leases).create({ id: lease, labels: { [LABEL_GC_EXPIRE]: new Date(Date.now() + 3600_000).toISOString() } });
+      for (const b of plan.blobs) await putBlob(conn, lease, archive, b);
+      if (o.unpack !== false) for (const img of plan.images) await unpack(conn, lease, img, o);
+      for (const img of plan.images) for (const name of img.names) await saveImage(conn, name, img);
+      ok = true;
+    } finally {
+      // after a failure the collection runs now, so that nothing of the import stays
+      await conn.service(Leases).delete({ id: lease, sync: !ok }).catch(() => {});
+    }
+  });
   if (o.quiet) return;
   for (const img of plan.images) for (const name of img.names) out(`Loaded image: ${familiarName(name)}\n`);
 }

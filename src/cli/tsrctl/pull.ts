@@ -9,7 +9,7 @@ import { credentialsFor } from '../../images/registry/credentials.js';
 import { parsePlatform } from '../../images/media.js';
 import { familiarName, formatReference, parseReference } from '../../images/reference.js';
 import { out, err } from '../output.js';
-import { dial } from './common.js';
+import { withConn } from './common.js';
 import type { Globals } from './main.js';
 import { ProgressPrinter } from './progress.js';
 
@@ -68,12 +68,9 @@ export async function pullWithProgress(
 
 export default async function pull(g: Globals, ref: string, o: RegistryFlags & { quiet?: boolean; unpack?: boolean; snapshotter?: string }): Promise<void> {
   const r = parseReference(ref);
-  const conn = await dial(g);
-  try {
+  await withConn(g, async (conn) => {
     if (!o.quiet && !/:[\w][\w.-]*$|@/.test(ref.slice(ref.lastIndexOf('/') + 1))) out(`Using default tag: ${r.tag}\n`);
     await pullWithProgress(conn, ref, { ...o, skipUnpack: o.unpack === false });
     out(`${formatReference(r)}\n`);
-  } finally {
-    conn.close();
-  }
+  });
 }

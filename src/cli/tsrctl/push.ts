@@ -4,7 +4,7 @@
 import { Transfer } from '../../gen/tsrund/services/transfer/v1/transfer_pb.js';
 import { formatReference, parseReference } from '../../images/reference.js';
 import { out } from '../output.js';
-import { dial } from './common.js';
+import { withConn } from './common.js';
 import type { Globals } from './main.js';
 import { ProgressPrinter } from './progress.js';
 import { platformMessage, registryOptions, type RegistryFlags } from './pull.js';
@@ -13,8 +13,7 @@ export default async function push(g: Globals, ref: string, o: RegistryFlags & {
   const name = formatReference(parseReference(ref));
   const dest = parseReference(o.to ?? ref);
   const printer = new ProgressPrinter(!o.quiet && process.stdout.isTTY === true, o.quiet ? () => {} : out);
-  const conn = await dial(g);
-  try {
+  await withConn(g, async (conn) => {
     let digest = '';
     const stream = conn.service(Transfer).push({ name, ref: formatReference(dest), platform: platformMessage(o.platform), registry: registryOptions(dest.domain, o) });
     for await (const p of stream) {
@@ -23,7 +22,5 @@ export default async function push(g: Globals, ref: string, o: RegistryFlags & {
     }
     if (!digest) throw new Error(`push ${ref}: the daemon ended the push without a result`);
     if (o.quiet) out(`${digest}\n`);
-  } finally {
-    conn.close();
-  }
+  });
 }

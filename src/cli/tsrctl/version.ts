@@ -4,7 +4,7 @@ import { Version } from '../../gen/containerd/services/version/v1/version_pb.js'
 import { Introspection } from '../../gen/containerd/services/introspection/v1/introspection_pb.js';
 import { VERSION, COMMIT } from '../../version.js';
 import { out, err } from '../output.js';
-import { dial } from './common.js';
+import { withConn } from './common.js';
 import type { Globals } from './main.js';
 
 const ARCH: Record<string, string> = { x64: 'amd64', ia32: '386' };
@@ -14,14 +14,11 @@ export default async function version(g: Globals, o: { format: 'table' | 'json' 
   let server: { version: string; revision: string; uuid: string; pid: number; address: string } | undefined;
   let failure: string | undefined;
   try {
-    const conn = await dial(g);
-    try {
+    server = await withConn(g, async (conn) => {
       const v = await conn.service(Version).version();
       const s = await conn.service(Introspection).server();
-      server = { version: v.version, revision: v.revision, uuid: s.uuid, pid: Number(s.pid), address: g.address };
-    } finally {
-      conn.close();
-    }
+      return { version: v.version, revision: v.revision, uuid: s.uuid, pid: Number(s.pid), address: g.address };
+    });
   } catch (e) {
     failure = (e as { details?: string }).details || (e as Error).message;
   }
