@@ -8,6 +8,19 @@
  * the daemon hands over with SUBSCRIBE, as fixed-size tsr_shim_event records,
  * so that the daemon can read them without blocking.
  *
+ * Exit records: WATCH may carry, as its payload, an absolute path (no NUL,
+ * at most TSR_SHIM_EXIT_PATH_MAX bytes; else EINVAL) where the shim records
+ * the process's exit when it publishes it, so that a daemon that finds the
+ * shim dead still learns how the process ended. Which processes get one is
+ * the daemon's choice; the shim only carries it out. The record is one line,
+ *     "<pid> <status> <exited_ns>\n"
+ * in decimal: the pid, the raw wait status, CLOCK_REALTIME nanoseconds. It
+ * is written to "<path>.tmp", fsync'd and renamed over <path>, so a reader
+ * sees the whole line or no file. (Shims before this format wrote
+ * {"pid":N,"status":N,"exited_ns":N} to DIR/exit for the process named
+ * "init"; src/tasks/shim-protocol.ts still reads that, for shims that an
+ * older daemon started and a newer one restores.)
+ *
  * All integers are little-endian (the host's order: both ends run here).
  */
 #ifndef TSR_SHIM_PROTO_H
@@ -21,10 +34,12 @@
 #define TSR_SHIM_SLOT_BASE 10
 /* The shim keeps its own fds at or above this, clear of the slots. */
 #define TSR_SHIM_OWN_FD_MIN 256
+/* The most bytes of an exit record path (PATH_MAX less room for ".tmp"). */
+#define TSR_SHIM_EXIT_PATH_MAX 4000
 
 enum tsr_shim_req_type {
 	TSR_SHIM_SPAWN = 1,       /* payload: a launch plan; fds: nslots plan fds, then role fds */
-	TSR_SHIM_WATCH = 2,       /* name now means pid (the plan forked) */
+	TSR_SHIM_WATCH = 2,       /* name now means pid (the plan forked); payload: an exit record path, or none */
 	TSR_SHIM_KILL = 3,        /* arg = signal, to the named process while it is unreaped */
 	TSR_SHIM_RESIZE = 4,      /* arg = rows, arg2 = cols, on the named process's pty */
 	TSR_SHIM_CLOSE_STDIN = 5, /* the named process's stdin ends once what is buffered is written */

@@ -6,8 +6,8 @@
  * the pty master), keeps their exit statuses until the daemon has read them,
  * and outlives the daemon. Protocol: shim-proto.h.
  *
- * Usage: tsrunc-shim -dir DIR [-namespace NS -id ID], with the listening
- * control socket at fd 3. The init's exit also goes to DIR/exit, atomically.
+ * Usage: tsrunc-shim [-dir DIR -namespace NS -id ID], with the listening
+ * control socket at fd 3. The arguments only name the task in ps.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -37,7 +37,6 @@
 #define MAX_CONNS 8
 #define UNCLAIMED_MAX 64
 #define DRAIN_MS 2000
-#define INIT_NAME "init"
 
 struct relay {
 	int src, dst;  /* not owned: the process's fds */
@@ -56,6 +55,7 @@ struct proc {
 	int64_t exited_ns, pending_since;
 	int stdin_src, stdin_dst, console, master, term_out;
 	int close_stdin; /* requested: end stdin once the buffer is empty */
+	char *exit_path; /* WATCH asked for an exit record here, or NULL */
 	struct relay in, out;
 };
 
@@ -70,7 +70,6 @@ static int g_conns[MAX_CONNS];
 static int g_sub = -1;
 static int g_sigfd = -1;
 static int g_listen = -1;
-static const char *g_dir = ".";
 static struct unclaimed g_unclaimed[UNCLAIMED_MAX];
 static unsigned g_unclaimed_next;
 
@@ -219,6 +218,7 @@ static void proc_free(struct proc *p)
 	close_fd(&p->console);
 	close_fd(&p->master);
 	close_fd(&p->term_out);
+	free(p->exit_path);
 	free(p);
 }
 
@@ -233,24 +233,22 @@ static void record_of(const struct proc *p, struct tsr_shim_proc *r)
 	memcpy(r->name, p->name, TSR_SHIM_NAME_MAX);
 }
 
-/* DIR/exit: the init's status and time, written to a temp file and renamed. */
-static void write_exit_file(const struct proc *p)
+/* The exit record WATCH asked for (format: shim-proto.h), written to a temp file and renamed. */
+static void write_exit_record(const struct proc *p)
 {
-	char tmp[4096], final[4096], body[160];
-	snprintf(tmp, sizeof tmp, "%s/.exit.tmp", g_dir);
-	snprintf(final, sizeof final, "%s/exit", g_dir);
-	int n = snprintf(body, sizeof body, "{\"pid\":%d,\"status\":%d,\"exited_ns\":%lld}\n", (int)p->pid, p->status,
-			 (long long)p->exited_ns);
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	char tmp[TSR_SHIM_EXIT_PATH_MAX + sizeof ".tmp"], body[80];
+	snprintf(tmp, sizeof tmp, "%s.tmp", p->exit_path);
+	int n = snprintf(body, sizeof body, "%d %d %lld\n", (int)p->pid, p->status, (long long)p->exited_ns);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0) {
-		logmsg("open the exit file", errno);
+		logmsg("open the exit record", errno);
 		return;
 	}
 	int ok = write(fd, body, (size_t)n) == n && fsync(fd) == 0;
 	int err = errno;
 	close(fd);
-	if (!ok || rename(tmp, final) < 0) {
-		logmsg("write the exit file", ok ? errno : err);
+	if (!ok || rename(tmp, p->exit_path) < 0) {
+		logmsg("write the exit record", ok ? errno : err);
 		unlink(tmp);
 	}
 }
@@ -277,8 +275,8 @@ static void send_event(const struct proc *p)
 static void publish_exit(struct proc *p)
 {
 	p->pending = 0;
-	if (strcmp(p->name, INIT_NAME) == 0)
-		write_exit_file(p);
+	if (p->exit_path)
+		write_exit_record(p);
 	send_event(p);
 }
 
@@ -455,15 +453,43 @@ static int do_spawn(const struct tsr_shim_req *q, const uint8_t *plan, uint32_t 
 	return 0;
 }
 
-static int do_watch(const struct tsr_shim_req *q)
+/* WATCH's payload: an absolute path, or nothing. NULL with *err set when it is not one. */
+static char *exit_path_of(const uint8_t *payload, uint32_t len, int *err)
+{
+	*err = 0;
+	if (len == 0)
+		return NULL;
+	if (len > TSR_SHIM_EXIT_PATH_MAX || payload[0] != '/' || memchr(payload, '\0', len)) {
+		*err = EINVAL;
+		return NULL;
+	}
+	char *path = malloc(len + 1);
+	if (!path) {
+		*err = ENOMEM;
+		return NULL;
+	}
+	memcpy(path, payload, len);
+	path[len] = '\0';
+	return path;
+}
+
+static int do_watch(const struct tsr_shim_req *q, const uint8_t *payload, uint32_t len)
 {
 	struct proc *p = find_name(q->name);
 	if (!p)
 		return ENOENT;
 	if (q->pid <= 0)
 		return EINVAL;
-	if (p->exited)
+	int err;
+	char *exit_path = exit_path_of(payload, len, &err);
+	if (err)
+		return err;
+	if (p->exited) {
+		free(exit_path);
 		return 0; /* watched already, and gone */
+	}
+	free(p->exit_path);
+	p->exit_path = exit_path;
 	p->pid = q->pid;
 	for (unsigned i = 0; i < UNCLAIMED_MAX; i++) {
 		struct unclaimed *u = &g_unclaimed[i];
@@ -627,7 +653,7 @@ static int serve(int conn)
 		nfds = 0; /* taken, or closed */
 		break;
 	case TSR_SHIM_WATCH:
-		err = do_watch(&q);
+		err = do_watch(&q, buf + sizeof q, (uint32_t)(n - (ssize_t)sizeof q));
 		break;
 	case TSR_SHIM_KILL:
 		err = do_kill(&q);
@@ -808,7 +834,7 @@ static void loop(void)
 
 static void usage(void)
 {
-	logmsg("usage: tsrunc-shim -dir DIR [-namespace NS] [-id ID] (control socket listening at fd 3)", 0);
+	logmsg("usage: tsrunc-shim [-dir DIR] [-namespace NS] [-id ID] (control socket listening at fd 3)", 0);
 	_exit(2);
 }
 
@@ -820,9 +846,7 @@ int main(int argc, char **argv)
 			a++;
 		if (i + 1 >= argc)
 			usage();
-		if (strcmp(a, "dir") == 0)
-			g_dir = argv[++i];
-		else if (strcmp(a, "namespace") == 0 || strcmp(a, "id") == 0)
+		if (strcmp(a, "dir") == 0 || strcmp(a, "namespace") == 0 || strcmp(a, "id") == 0)
 			i++; /* shown in ps, nothing more */
 		else
 			usage();

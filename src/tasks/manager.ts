@@ -19,7 +19,7 @@ import type { V1Cgroup } from '../runtime/cgroups/v1.js';
 import { containerStatus, readRecord, writeFileAtomic, type ContainerRecord } from '../runtime/state.js';
 import type { Logger } from '../runtime/log.js';
 import { Shim, ShimError, EXIT_FILE } from './shim.js';
-import { exitCode, type ShimProcess } from './shim-protocol.js';
+import { exitCode, parseExitRecord, type ShimProcess } from './shim-protocol.js';
 import { openIO, type ProcessIO } from './stdio.js';
 import { mountRootfs, unmountRootfs, type RootfsMount } from './rootfs.js';
 import { oomKills, watchMemoryEvents } from './oom.js';
@@ -208,7 +208,8 @@ export class TaskManager {
       } finally {
         io.close();
       }
-      shim.watch(INIT, created.pid);
+      // Only the init's exit outlives a dead shim: the task's exit status.
+      shim.watch(INIT, created.pid, join(dir, EXIT_FILE));
       const rec: TaskRecord = { namespace: c.namespace, id: c.id, pid: created.pid, io: c.io, rootfs: c.rootfs, created: new Date().toISOString(), execs: {} };
       const t: Task = { rec, dir, shim, exits: new Map(), waiters: new Map(), closing: false };
       this.save(t);
@@ -652,10 +653,11 @@ export class TaskManager {
     unmountRootfs(join(dir, 'rootfs'));
     let exit: ExitInfo = { status: DEAD_SHIM_STATUS, exitedAt: new Date() };
     try {
-      const f = JSON.parse(readFileSync(join(dir, EXIT_FILE), 'utf8')) as { status: number; exited_ns: number };
-      exit = { status: exitCode(f.status), exitedAt: new Date(Math.floor(f.exited_ns / 1e6)) };
-    } catch {
-      /* it died before its init */
+      const r = parseExitRecord(readFileSync(join(dir, EXIT_FILE), 'utf8'));
+      exit = { status: exitCode(r.status), exitedAt: new Date(Number(r.exitedNs / 1_000_000n)) };
+    } catch (e) {
+      // ENOENT: the shim died before the init did.
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') this.o.log.warn(`task ${ns}/${id}: its exit record: ${(e as Error).message}`);
     }
     rmSync(dir, { recursive: true, force: true });
     if (rec) {

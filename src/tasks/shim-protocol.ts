@@ -24,6 +24,8 @@ export const F_FORCE = 0x1;
 export const NAME_MAX = 128;
 export const SLOT_BASE = 10;
 export const MAX_FDS = 16;
+/** The most bytes of an exit record path (TSR_SHIM_EXIT_PATH_MAX). */
+export const EXIT_PATH_MAX = 4000;
 
 export const REQ_SIZE = 168;
 const REQ_ROLE_OFFSET = 24;
@@ -118,6 +120,35 @@ export function decodeResponse(buf: Buffer, length: number): Response {
   const procs: ShimProcess[] = [];
   for (let i = 0; i < count; i++) procs.push(decodeProcess(buf, RESP_SIZE + i * PROC_SIZE));
   return { type: buf.readUInt32LE(0), err: buf.readInt32LE(4), pid: buf.readInt32LE(8), procs };
+}
+
+/** WATCH's payload asking the shim to record the exit at `path` (absolute: the shim's cwd is /). */
+export function exitRecordPayload(path: string): Buffer {
+  const bytes = Buffer.from(path, 'utf8');
+  if (!path.startsWith('/')) throw new RangeError(`exit record path is not absolute: ${path}`);
+  if (bytes.length > EXIT_PATH_MAX) throw new RangeError(`exit record path longer than ${EXIT_PATH_MAX} bytes: ${path}`);
+  if (bytes.includes(0)) throw new RangeError('exit record path contains a NUL byte');
+  return bytes;
+}
+
+/** What the shim wrote at an exit record path (format: shim-proto.h). */
+export interface ExitRecord {
+  pid: number;
+  /** the raw wait status */
+  status: number;
+  /** nanoseconds since the epoch */
+  exitedNs: bigint;
+}
+
+const EXIT_RECORD = /^(-?\d+) (-?\d+) (-?\d+)\n$/;
+// Written by shims before the record was asked for per process: a restored
+// daemon can still find such a shim's file after the shim died.
+const LEGACY_EXIT_RECORD = /^\{"pid":(-?\d+),"status":(-?\d+),"exited_ns":(-?\d+)\}\n$/;
+
+export function parseExitRecord(text: string): ExitRecord {
+  const m = EXIT_RECORD.exec(text) ?? LEGACY_EXIT_RECORD.exec(text);
+  if (!m) throw new Error(`not an exit record: ${JSON.stringify(text.slice(0, 100))}`);
+  return { pid: Number(m[1]), status: Number(m[2]), exitedNs: BigInt(m[3]!) };
 }
 
 /** Exit code as containerd reports it: the code, or 128 + signal. */

@@ -5,7 +5,7 @@
 import { closeQuietly } from '../linux/close.js';
 import { existsSync, openSync } from 'node:fs';
 import { Socket } from 'node:net';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { O_CLOEXEC, O_RDONLY, SOCK_SEQPACKET, SOCK_STREAM } from '../linux/constants.js';
 import { pollReadable, socketpair } from '../linux/libc.js';
 import { nativeLibraryPath, recvMsg, sendFds, unixSocket } from '../linux/native.js';
@@ -16,6 +16,7 @@ import {
   decodeResponse,
   encodeRequest,
   EventReader,
+  exitRecordPayload,
   F_FORCE,
   MAX_FDS,
   REQ,
@@ -28,6 +29,7 @@ import {
 
 export const SHIM_SOCKET = 'shim.sock';
 export const SHIM_LOG = 'shim.log';
+/** In a task's directory: the init's exit record, which tsrund asks its shim for. */
 export const EXIT_FILE = 'exit';
 const ANSWER_TIMEOUT_MS = 10_000;
 // STATE answers carry a record per process.
@@ -54,7 +56,7 @@ export class ShimError extends Error {
 }
 
 export interface StartOptions {
-  /** the task's directory: socket, log, exit file */
+  /** the task's directory: socket, log */
   dir: string;
   namespace: string;
   id: string;
@@ -173,9 +175,14 @@ export class Shim {
     return res.pid;
   }
 
-  /** From now on the named process is `pid` (its plan may have forked). */
-  watch(name: string, pid: number): void {
-    this.expectOk(`shim: watch ${name}`, { type: REQ.WATCH, name, pid });
+  /**
+   * From now on the named process is `pid` (its plan may have forked).
+   * recordExitAt: a file where the shim writes the exit when it publishes
+   * it (read back with parseExitRecord), for a daemon that finds it dead.
+   */
+  watch(name: string, pid: number, recordExitAt?: string): void {
+    const payload = recordExitAt === undefined ? undefined : exitRecordPayload(resolve(recordExitAt));
+    this.expectOk(`shim: watch ${name}`, { type: REQ.WATCH, name, pid, ...(payload ? { payload } : {}) });
   }
 
   /** Signals a process that the shim has not reaped yet (so its pid is still its own). */

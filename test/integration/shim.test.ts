@@ -1,8 +1,8 @@
 // tsrunc-shim on its own, driven the way tsrund drives it: containers cloned
 // by the shim through the launch pipeline, their stdio held by it, their
-// exits pushed, written to the exit file, and kept across a reconnect.
+// exits pushed, recorded where asked, and kept across a reconnect.
 import t, { type Test } from 'tap';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeBundle } from '../helpers/bundle.js';
@@ -11,9 +11,10 @@ import { createContainer, destroyContainer, releaseInit } from '../../src/runtim
 import { loadRecord as loadContainer } from '../../src/runtime/state.js';
 import { execInContainer } from '../../src/runtime/exec.js';
 import { mkfifo, pipe, pollReadable, socketpair } from '../../src/linux/libc.js';
-import { O_NONBLOCK, O_RDONLY, O_RDWR, SOCK_STREAM } from '../../src/linux/constants.js';
-import { Shim, EXIT_FILE, SHIM_SOCKET, ShimError } from '../../src/tasks/shim.js';
-import { exitCode, type ShimProcess } from '../../src/tasks/shim-protocol.js';
+import { O_NONBLOCK, O_RDONLY, O_RDWR, SOCK_SEQPACKET, SOCK_STREAM } from '../../src/linux/constants.js';
+import { recvMsg, sendFds, unixSocket } from '../../src/linux/native.js';
+import { Shim, EXIT_FILE, SHIM_LOG, SHIM_SOCKET, ShimError } from '../../src/tasks/shim.js';
+import { decodeResponse, encodeRequest, exitCode, EXIT_PATH_MAX, parseExitRecord, REQ, type ShimProcess } from '../../src/tasks/shim-protocol.js';
 
 /** Everything readable on fd until it has been quiet or closed. */
 function drain(fd: number, untilText?: string, timeoutMs = 5000): string {
@@ -94,7 +95,9 @@ t.test('shim', { skip: needsRoot }, async (t) => {
     const [r, w] = pipe();
     const created = createContainer({ root: h.root, id: 'sh1', bundle: b.dir, stdio: { stdin: -1, stdout: w, stderr: w }, spawner: h.shim.spawner('init') });
     closeSync(w);
-    h.shim.watch('init', created.pid);
+    // Any path the daemon names: the shim has no name of its own for it.
+    const record = join(h.dir, 'sh1.exit');
+    h.shim.watch('init', created.pid, record);
     t.same(
       h.shim.state().map((p) => [p.name, p.pid, p.exited]),
       [['init', created.pid, false]],
@@ -106,9 +109,10 @@ t.test('shim', { skip: needsRoot }, async (t) => {
     const exit = await h.nextExit('init');
     t.equal(exitCode(exit.status), 3, 'exit status pushed');
     t.ok(exit.exitedNs > 0n, 'with the time');
-    const file = JSON.parse(readFileSync(join(h.dir, EXIT_FILE), 'utf8'));
-    t.same([file.pid, exitCode(file.status)], [created.pid, 3], 'exit file written');
-    t.notOk(existsSync(join(h.dir, '.exit.tmp')), 'no temp file left');
+    const file = parseExitRecord(readFileSync(record, 'utf8'));
+    t.same([file.pid, exitCode(file.status), file.exitedNs], [created.pid, 3, exit.exitedNs], 'exit recorded where asked, as pushed');
+    t.notOk(existsSync(`${record}.tmp`), 'no temp file left');
+    t.notOk(existsSync(join(h.dir, EXIT_FILE)), 'nothing written that was not asked for');
     t.same(h.shim.state().map((p) => [p.exited, p.acked]), [[true, false]]);
     h.shim.ack('init');
     t.same(h.shim.state().map((p) => p.acked), [true], 'ack is recorded');
@@ -195,6 +199,7 @@ t.test('shim', { skip: needsRoot }, async (t) => {
     h.shim.watch('exec/e1', ex.pid);
     t.match(drain(outR, 'exec'), /^exec \d+\n$/, 'exec output');
     t.equal(exitCode((await h.nextExit('exec/e1')).status), 7, 'exec exit status');
+    t.same(readdirSync(h.dir).sort(), [SHIM_LOG, SHIM_SOCKET].sort(), 'no exit record unless asked for');
     closeSync(outR);
     h.shim.forget('exec/e1');
     t.same(h.shim.state().map((p) => p.name), ['init'], 'forgotten');
@@ -216,6 +221,29 @@ t.test('shim', { skip: needsRoot }, async (t) => {
     destroyContainer(h.root, loadContainer(h.root, 'sl1'));
     again.shutdown();
     t.ok(h.shim.reap(2000), 'the shim exited');
+  });
+
+  t.test('WATCH refuses an exit record path that is not absolute or has a NUL', async (t) => {
+    const h = harness(t);
+    const b = makeBundle(['sleep', '1000']);
+    const created = createContainer({ root: h.root, id: 'wp1', bundle: b.dir, spawner: h.shim.spawner('init') });
+    t.teardown(() => destroyContainer(h.root, loadContainer(h.root, 'wp1')));
+    // Past the TypeScript encoder's checks, as another client could send it.
+    const raw = unixSocket(join(h.dir, SHIM_SOCKET), SOCK_SEQPACKET, false);
+    t.teardown(() => closeSync(raw));
+    const answer = Buffer.alloc(4096);
+    const watch = (payload: Buffer) => {
+      sendFds(raw, [], encodeRequest({ type: REQ.WATCH, name: 'init', pid: created.pid, payload }));
+      return decodeResponse(answer, recvMsg(raw, answer).bytes).err;
+    };
+    t.equal(watch(Buffer.from('relative/exit')), 22, 'relative: EINVAL');
+    t.equal(watch(Buffer.from('/tmp/a\0b')), 22, 'a NUL: EINVAL');
+    t.equal(watch(Buffer.from('/' + 'x'.repeat(EXIT_PATH_MAX))), 22, 'too long: EINVAL');
+    t.same(h.shim.state().map((p) => p.pid), [0], 'not watched');
+    t.throws(() => h.shim.watch('init', created.pid, 'a\0b'), RangeError, 'the encoder refuses it too');
+    h.shim.watch('init', created.pid);
+    process.kill(created.pid, 'SIGKILL');
+    await h.nextExit('init');
   });
 
   t.test('a failed launch leaves the shim clean', async (t) => {

@@ -2,7 +2,7 @@
 // start, I/O through FIFOs, exec, kill, pause, wait, delete, a daemon
 // restart, a shim killed with SIGKILL, and bad input leaving nothing behind.
 import t, { type Test } from 'tap';
-import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeBundle } from '../helpers/bundle.js';
@@ -257,6 +257,48 @@ t.test('tasks', { skip: needsRoot }, async (t) => {
     t.equal((await tm2.wait('test', 'r1')).status, 137, 'a reconnected task is controllable');
     for (const id of ['r1', 'r2']) tm2.delete('test', id);
     t.equal(shimsFor(e.state).length, 1, 'only r3 keeps a shim');
+  });
+
+  t.test('shims that died after their init: the restarted daemon reports the recorded exits', async (t) => {
+    const e = env(t);
+    for (const [id, code] of [['x1', 5], ['x2', 4]] as const) {
+      const { spec } = e.spec(['sh', '-c', `exit ${code}`]);
+      spec.root = { path: e.spec(['true']).rootfs, readonly: false };
+      e.tm.create({ namespace: 'test', id, spec, rootfs: [], io: { stdin: '', stdout: '', stderr: '', terminal: false } });
+      e.tm.start('test', id);
+      t.equal((await e.tm.wait('test', id)).status, code);
+    }
+    const dirOf = (id: string) => join(e.state, 'tasks', 'test', id);
+    const x1 = readFileSync(join(dirOf('x1'), 'exit'), 'utf8');
+    t.match(x1, new RegExp(`^${e.tm.getProcess('test', 'x1').pid} ${5 << 8} \\d+\n$`), 'the init\'s exit record: pid, raw status, time');
+    t.notOk(existsSync(join(dirOf('x1'), 'exit.tmp')), 'no temp file left');
+    const x1At = new Date(Number(BigInt(x1.trim().split(' ')[2]!) / 1_000_000n));
+    // x2's shim stands for one that an older build started: it wrote JSON.
+    const x2pid = e.tm.getProcess('test', 'x2').pid;
+    writeFileSync(join(dirOf('x2'), 'exit'), `{"pid":${x2pid},"status":${4 << 8},"exited_ns":1700000000123456789}\n`);
+    e.tm.detachAll();
+    for (const pid of shimsFor(e.state)) process.kill(pid, 'SIGKILL');
+    for (let i = 0; i < 100 && shimsFor(e.state).length; i++) await new Promise((r) => setTimeout(r, 20));
+    const events: { ns: string; e: TaskEvent }[] = [];
+    const tm2 = new TaskManager({ stateDir: e.state, publish: (ns, ev) => events.push({ ns, e: ev }), log: silent });
+    e.tm = tm2;
+    tm2.restore();
+    tm2.releaseRestored();
+    const seen = events.map((x) => x.e as { topic: string; containerId: string; exitStatus: number; exitedAt: Date });
+    t.same(
+      seen.map((x) => [x.topic, x.containerId, x.exitStatus]).sort(),
+      [
+        ['/tasks/delete', 'x1', 5],
+        ['/tasks/delete', 'x2', 4],
+        ['/tasks/exit', 'x1', 5],
+        ['/tasks/exit', 'x2', 4],
+      ],
+      'each task\'s recorded exit, in either format',
+    );
+    t.same(seen.find((x) => x.containerId === 'x1')!.exitedAt, x1At, 'at the recorded time');
+    t.same(seen.find((x) => x.containerId === 'x2')!.exitedAt, new Date(1700000000123), 'the older format\'s time');
+    t.same(tm2.list('test'), [], 'both cleaned up');
+    t.notOk(existsSync(dirOf('x1')) || existsSync(dirOf('x2')), 'task directories removed');
   });
 
   t.test('a shim killed with SIGKILL: the task is reported dead, no zombie', async (t) => {

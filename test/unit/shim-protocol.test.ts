@@ -9,7 +9,10 @@ import {
   EventReader,
   EVENT_SIZE,
   exitCode,
+  exitRecordPayload,
+  EXIT_PATH_MAX,
   LAYOUT,
+  parseExitRecord,
   PROC_SIZE,
   REQ,
   REQ_SIZE,
@@ -68,4 +71,21 @@ t.test('responses and events', async (t) => {
   t.same(reader.push(two.subarray(100, 250)).map((p) => p.pid), [7], 'completed by the next chunk');
   t.same(reader.push(two.subarray(250)).map((p) => p.pid), [7]);
   t.same(decodeProcess(ev, 8).name, 'init');
+});
+
+t.test('exit records', async (t) => {
+  t.same(parseExitRecord('42 768 1700000000123456789\n'), { pid: 42, status: 768, exitedNs: 1700000000123456789n }, 'the line the shim writes, ns kept exact');
+  t.same(
+    parseExitRecord('{"pid":42,"status":9,"exited_ns":1700000000123456789}\n'),
+    { pid: 42, status: 9, exitedNs: 1700000000123456789n },
+    'the JSON of shims from before',
+  );
+  for (const bad of ['', '42 768\n', '42 768 5', '42 768 5\nmore\n', 'a b c\n', '{"pid":42}\n']) {
+    t.throws(() => parseExitRecord(bad), /not an exit record/, JSON.stringify(bad));
+  }
+  t.same(exitRecordPayload('/run/t/exit'), Buffer.from('/run/t/exit'));
+  t.throws(() => exitRecordPayload('t/exit'), RangeError, 'relative');
+  t.throws(() => exitRecordPayload('/a\0b'), RangeError, 'NUL');
+  t.throws(() => exitRecordPayload('/' + 'x'.repeat(EXIT_PATH_MAX)), RangeError, 'too long');
+  t.equal(exitRecordPayload('/' + 'x'.repeat(EXIT_PATH_MAX - 1)).length, EXIT_PATH_MAX, 'the longest');
 });
