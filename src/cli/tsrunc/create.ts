@@ -20,6 +20,7 @@ export default function create(g: Globals, id: string, o: CreateFlags): void {
     noPivot: !o.pivot,
     noNewKeyring: !o.newKeyring,
     preserveFds: o.preserveFds,
+    primeCgroupMigration: true,
     log: g.log,
   }));
 }
