@@ -18,63 +18,21 @@ const OVERLAY_XATTR = 'trusted.overlay.';
 
 /** The tar stream of root, as chunks. */
 export async function* tarDirectory(root: string, mode: DiffMode): AsyncGenerator<Buffer> {
-  const links = new Map<string, string>();
+  const members = new TreeMembers(root);
   async function* walk(rel: string): AsyncGenerator<Buffer> {
     const names = readdirSync(rel ? join(root, rel) : root).sort();
     for (const name of names) {
       const path = rel ? `${rel}/${name}` : name;
-      const abs = join(root, path);
-      const st = lstatSync(abs, { bigint: true });
+      const st = lstatSync(join(root, path), { bigint: true });
       if (st.isSocket()) continue; // as containerd: sockets are not archived
-      const type = typeOf(st);
-      if (mode === 'overlay' && type === 'char' && st.rdev === 0n) {
-        yield tarHeader({ name: whiteoutMember(path), type: 'file', mode: 0, mtime: time(st.mtimeNs) });
+      if (mode === 'overlay' && st.isCharacterDevice() && st.rdev === 0n) {
+        yield whiteoutHeader(path, st.mtimeNs);
         continue;
       }
-      const e: TarEntry = {
-        name: type === 'dir' ? `${path}/` : path,
-        type,
-        mode: Number(st.mode & 0o7777n),
-        uid: Number(st.uid),
-        gid: Number(st.gid),
-        mtime: time(st.mtimeNs),
-        xattrs: xattrsOf(abs),
-      };
-      if (type === 'symlink') e.linkname = readlinkSync(abs);
-      if (type === 'char' || type === 'block') {
-        e.devmajor = Number(((st.rdev >> 8n) & 0xfffn) | ((st.rdev >> 32n) & ~0xfffn));
-        e.devminor = Number((st.rdev & 0xffn) | ((st.rdev >> 12n) & ~0xffn));
-      }
-      if (type !== 'dir' && st.nlink > 1n) {
-        const key = `${st.dev}:${st.ino}`;
-        const first = links.get(key);
-        if (first !== undefined) {
-          yield tarHeader({ ...e, type: 'link', linkname: first });
-          continue;
-        }
-        links.set(key, path);
-      }
-      if (type === 'file') {
-        const size = Number(st.size);
-        yield tarHeader({ ...e, size });
-        let written = 0;
-        for await (const chunk of createReadStream(abs, { highWaterMark: 1 << 20 })) {
-          const b = chunk as Buffer;
-          const room = size - written;
-          if (room <= 0) break;
-          const part = b.length > room ? b.subarray(0, room) : b;
-          written += part.length;
-          yield part;
-        }
-        // a file that shrank while it was read: the header promised size bytes
-        if (written < size) throw new Error(`${abs} changed while it was archived (${written} of ${size} bytes)`);
-        yield padding(size);
-        continue;
-      }
-      yield tarHeader(e);
-      if (type === 'dir') {
-        if (mode === 'overlay' && getxattr(abs, 'trusted.overlay.opaque')?.toString() === 'y') {
-          yield tarHeader({ name: opaqueMember(path), type: 'file', mode: 0, mtime: time(st.mtimeNs) });
+      yield* members.member(path, st);
+      if (st.isDirectory()) {
+        if (mode === 'overlay' && getxattr(join(root, path), 'trusted.overlay.opaque')?.toString() === 'y') {
+          yield tarHeader({ name: opaqueMember(path), type: 'file', mode: 0, mtime: tarTime(st.mtimeNs) });
         }
         yield* walk(path);
       }
@@ -84,7 +42,70 @@ export async function* tarDirectory(root: string, mode: DiffMode): AsyncGenerato
   yield END_OF_ARCHIVE;
 }
 
-function typeOf(st: BigIntStats): EntryType {
+/** The `.wh.NAME` member that deletes path. */
+export function whiteoutHeader(path: string, mtimeNs: bigint): Buffer {
+  return tarHeader({ name: whiteoutMember(path), type: 'file', mode: 0, mtime: tarTime(mtimeNs) });
+}
+
+/**
+ * Tar members for entries of one tree, in the order they are asked for: a
+ * file whose inode was already written under another name becomes a hard
+ * link to that name.
+ */
+export class TreeMembers {
+  private readonly links = new Map<string, string>();
+
+  constructor(private readonly root: string) {}
+
+  /** Header, contents and padding of path (relative to the root) with its lstat st. */
+  async *member(path: string, st: BigIntStats): AsyncGenerator<Buffer> {
+    const abs = join(this.root, path);
+    const type = typeOf(st);
+    const e: TarEntry = {
+      name: type === 'dir' ? `${path}/` : path,
+      type,
+      mode: Number(st.mode & 0o7777n),
+      uid: Number(st.uid),
+      gid: Number(st.gid),
+      mtime: tarTime(st.mtimeNs),
+      xattrs: xattrsOf(abs),
+    };
+    if (type === 'symlink') e.linkname = readlinkSync(abs);
+    if (type === 'char' || type === 'block') {
+      e.devmajor = Number(((st.rdev >> 8n) & 0xfffn) | ((st.rdev >> 32n) & ~0xfffn));
+      e.devminor = Number((st.rdev & 0xffn) | ((st.rdev >> 12n) & ~0xffn));
+    }
+    if (type !== 'dir' && st.nlink > 1n) {
+      const key = `${st.dev}:${st.ino}`;
+      const first = this.links.get(key);
+      if (first !== undefined) {
+        yield tarHeader({ ...e, type: 'link', linkname: first });
+        return;
+      }
+      this.links.set(key, path);
+    }
+    if (type !== 'file') {
+      yield tarHeader(e);
+      return;
+    }
+    const size = Number(st.size);
+    yield tarHeader({ ...e, size });
+    let written = 0;
+    for await (const chunk of createReadStream(abs, { highWaterMark: 1 << 20 })) {
+      const b = chunk as Buffer;
+      const room = size - written;
+      if (room <= 0) break;
+      const part = b.length > room ? b.subarray(0, room) : b;
+      written += part.length;
+      yield part;
+    }
+    // a file that shrank while it was read: the header promised size bytes
+    if (written < size) throw new Error(`${abs} changed while it was archived (${written} of ${size} bytes)`);
+    yield padding(size);
+  }
+}
+
+export function typeOf(st: BigIntStats): EntryType {
   if (st.isFile()) return 'file';
   if (st.isDirectory()) return 'dir';
   if (st.isSymbolicLink()) return 'symlink';
@@ -94,7 +115,8 @@ function typeOf(st: BigIntStats): EntryType {
   throw new Error(`cannot archive a file of mode ${st.mode.toString(8)}`);
 }
 
-function xattrsOf(path: string): Map<string, Buffer> | undefined {
+/** path's xattrs but overlayfs' own, or undefined when it has none. */
+export function xattrsOf(path: string): Map<string, Buffer> | undefined {
   let out: Map<string, Buffer> | undefined;
   for (const name of listxattr(path)) {
     if (name.startsWith(OVERLAY_XATTR)) continue;
@@ -104,6 +126,6 @@ function xattrsOf(path: string): Map<string, Buffer> | undefined {
   return out;
 }
 
-function time(ns: bigint): TarTime {
+function tarTime(ns: bigint): TarTime {
   return { sec: Number(ns / 1_000_000_000n), nsec: Number(ns % 1_000_000_000n) };
 }

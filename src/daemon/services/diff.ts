@@ -2,6 +2,7 @@
 // unpacker call for each layer) and Diff, over the content store and the
 // directories of the snapshotter's mounts. Payloads (stream processors) are
 // not supported, as containerd without processors configured.
+import { join } from 'node:path';
 import { Diff } from '../../gen/containerd/services/diff/v1/diff_pb.js';
 import type { Mount } from '../../gen/containerd/types/mount_pb.js';
 import { invalidArgument, notImplemented } from '../../errdefs.js';
@@ -15,8 +16,8 @@ const descriptorOut = (d: Descriptor) => ({ mediaType: d.mediaType, digest: d.di
 export default defineService({
   service: Diff,
   plugin: { type: GRPC_PLUGIN, id: 'diff', requires: ['io.containerd.differ.v1'] },
-  create({ content }) {
-    const differ = new Differ(content);
+  create({ content, config }) {
+    const differ = new Differ(content, { tmpRoot: join(config.root, 'tmpmounts') });
     return {
       async apply(req, ctx) {
         const ns = ctx.requireNamespace();
