@@ -14,26 +14,11 @@ import { hostPlatform, isIndex, isManifest, parseJson, parsePlatform, platformSc
 import { normalizeReference } from '../../images/reference.js';
 import { ANNOTATION_IMAGE_NAME, ANNOTATION_REF_NAME, ArchiveWriter, refName, repoTags } from './archive.js';
 import { withConn } from './common.js';
+import { hasBlob, readBlob } from './images.js';
 import type { Globals } from './main.js';
 
 async function* readChunks(conn: Connection, digest: string): AsyncGenerator<Uint8Array> {
   for await (const m of conn.service(Content).read({ digest })) yield m.data;
-}
-
-async function readBlob(conn: Connection, digest: string): Promise<Buffer> {
-  const parts: Uint8Array[] = [];
-  for await (const c of readChunks(conn, digest)) parts.push(c);
-  return Buffer.concat(parts);
-}
-
-async function has(conn: Connection, digest: string): Promise<boolean> {
-  try {
-    await conn.service(Content).info({ digest });
-    return true;
-  } catch (e) {
-    if (statusName(e) === 'NOT_FOUND') return false;
-    throw e;
-  }
 }
 
 interface Collected {
@@ -50,12 +35,12 @@ async function collect(conn: Connection, name: string, target: OciDescriptor, pl
     if (isIndex(d.mediaType)) {
       const index = parseJson<ImageIndex>(await readBlob(conn, d.digest), `index ${d.digest} of ${name}`);
       const children = (index.manifests ?? []).filter((m) => !want || isIndex(m.mediaType) || platformScore(want, m.platform) >= 0);
-      for (const m of children) if (await has(conn, m.digest)) await walk(m);
+      for (const m of children) if (await hasBlob(conn, m.digest)) await walk(m);
       if (c.manifests.length === 0) throw new Error(`${name}: none of the manifests of index ${d.digest}${platform ? ` for ${platform}` : ''} is in the content store`);
     } else if (isManifest(d.mediaType)) {
       const manifest = parseJson<ImageManifest>(await readBlob(conn, d.digest), `manifest ${d.digest} of ${name}`);
       for (const b of [manifest.config, ...manifest.layers]) {
-        if (!(await has(conn, b.digest))) throw new Error(`${name}: blob ${b.digest} of manifest ${d.digest} is not in the content store (fetched without its layers?)`);
+        if (!(await hasBlob(conn, b.digest))) throw new Error(`${name}: blob ${b.digest} of manifest ${d.digest} is not in the content store (fetched without its layers?)`);
         c.blobs.set(b.digest, { mediaType: b.mediaType, digest: b.digest, size: Number(b.size) });
       }
       c.manifests.push({ desc: d, manifest });

@@ -16,22 +16,28 @@ import type { MountSchema } from '../../gen/containerd/types/mount_pb.js';
 import type { Connection } from '../../client/index.js';
 import { statusName } from '../../client/index.js';
 import { sha256 } from '../../content/digest.js';
-import { chainIds, type ImageConfig } from '../../images/media.js';
+import { chainIds, parsePlatform, type ImageConfig } from '../../images/media.js';
 import { familiarName, normalizeReference, parseReference } from '../../images/reference.js';
 import { err } from '../output.js';
 import { resolveImage } from './images.js';
 import { layerFiles, type RootFiles } from './process-spec.js';
-import { pullWithProgress, type RegistryFlags } from './pull.js';
+import { platformMessage, pullWithProgress, type RegistryFlags } from './pull.js';
 
 export const SNAPSHOTTER = 'overlayfs';
 /** How long the run's lease lives if tsrctl dies before it ends it (containerd's client default). */
 const LEASE_TTL_MS = 24 * 3600 * 1000;
 
-/** The image record for a reference, pulled first when tsrund has none. */
+/**
+ * The image record for a reference, pulled first when tsrund has none, or
+ * when the content store lacks the platform's manifest of its index (the
+ * record came from a pull for another platform): docker pulls then too.
+ * A platform the index does not list is an error here, not a pull.
+ */
 export async function findImage(conn: Connection, ref: string, flags: RegistryFlags): Promise<Image> {
   const name = normalizeReference(ref);
   try {
     const { image } = await conn.service(Images).get({ name });
+    await resolveImage(conn, image!, flags.platform === undefined ? undefined : parsePlatform(flags.platform));
     return image!;
   } catch (e) {
     if (statusName(e) !== 'NOT_FOUND') throw e;
@@ -75,18 +81,19 @@ export function mountDirs(mounts: readonly MessageInitShape<typeof MountSchema>[
 }
 
 /**
- * A new active snapshot `key` on the image's top layer, under a lease of
- * its own; on any failure here nothing is left (snapshot and lease gone).
+ * A new active snapshot `key` on the top layer of the image for `platform`
+ * (os/arch[/variant], default this machine's), under a lease of its own;
+ * on any failure here nothing is left (snapshot and lease gone).
  */
-export async function prepareImageRoot(conn: Connection, image: Image, key: string): Promise<ImageRoot> {
-  const r = await resolveImage(conn, image);
+export async function prepareImageRoot(conn: Connection, image: Image, key: string, platform?: string): Promise<ImageRoot> {
+  const r = await resolveImage(conn, image, platform === undefined ? undefined : parsePlatform(platform));
   const diffIds = r.config.rootfs?.diff_ids ?? [];
   if (diffIds.length !== r.manifest.layers.length) {
     throw new Error(`image ${image.name}: the config lists ${diffIds.length} layer diff IDs, the manifest ${r.manifest.layers.length} layers`);
   }
   const top = chainIds(diffIds, sha256).at(-1) ?? '';
   const snapshots = conn.service(Snapshots);
-  if (top) await ensureUnpacked(conn, image.name, top);
+  if (top) await ensureUnpacked(conn, image.name, top, platform);
 
   const leases = conn.service(Leases);
   const lease = `tsrctl-run-${key}-${randomBytes(4).toString('hex')}`;
@@ -125,14 +132,14 @@ export async function prepareImageRoot(conn: Connection, image: Image, key: stri
 }
 
 /** Unpacks the image's layers when its top snapshot is missing (tsrund's Transfer.Unpack). */
-async function ensureUnpacked(conn: Connection, name: string, top: string): Promise<void> {
+async function ensureUnpacked(conn: Connection, name: string, top: string, platform: string | undefined): Promise<void> {
   try {
     await conn.service(Snapshots).stat({ snapshotter: SNAPSHOTTER, key: top });
     return;
   } catch (e) {
     if (statusName(e) !== 'NOT_FOUND') throw e;
   }
-  for await (const p of conn.service(Transfer).unpack({ name, snapshotter: SNAPSHOTTER })) void p;
+  for await (const p of conn.service(Transfer).unpack({ name, snapshotter: SNAPSHOTTER, platform: platformMessage(platform) })) void p;
 }
 
 /**

@@ -4,8 +4,8 @@
 import { timestampDate } from '@bufbuild/protobuf/wkt';
 import { Images, type Image } from '../../gen/containerd/services/images/v1/images_pb.js';
 import { Content } from '../../gen/containerd/services/content/v1/content_pb.js';
-import type { Connection } from '../../client/index.js';
-import { formatPlatform, hostPlatform, isIndex, isManifest, parseJson, selectManifest, type ImageConfig, type ImageIndex, type ImageManifest } from '../../images/media.js';
+import { statusName, type Connection } from '../../client/index.js';
+import { formatPlatform, hostPlatform, isIndex, isManifest, parseJson, platformScore, selectManifest, type ImageConfig, type ImageIndex, type ImageManifest, type Platform } from '../../images/media.js';
 import { familiarName, normalizeReference, parseReference } from '../../images/reference.js';
 import { out, err } from '../output.js';
 import { ago, table, withConn } from './common.js';
@@ -18,6 +18,17 @@ export async function readBlob(conn: Connection, digest: string): Promise<Buffer
   return Buffer.concat(parts);
 }
 
+/** Whether the daemon's content store holds the blob. */
+export async function hasBlob(conn: Connection, digest: string): Promise<boolean> {
+  try {
+    await conn.service(Content).info({ digest });
+    return true;
+  } catch (e) {
+    if (statusName(e) === 'NOT_FOUND') return false;
+    throw e;
+  }
+}
+
 export interface Resolved {
   manifestDigest: string;
   manifest: ImageManifest;
@@ -27,18 +38,26 @@ export interface Resolved {
   size: number;
 }
 
-/** The host platform's manifest and config of an image, or why they cannot be read. */
-export async function resolveImage(conn: Connection, img: Image): Promise<Resolved> {
+/**
+ * The manifest and config of an image for a platform (this machine's by
+ * default), or why they cannot be read: a blob missing from the content
+ * store is gRPC NOT_FOUND, a platform the image lacks a plain Error.
+ */
+export async function resolveImage(conn: Connection, img: Image, platform?: Platform): Promise<Resolved> {
+  const want = platform ?? hostPlatform();
   let desc = { mediaType: img.target!.mediaType, digest: img.target!.digest, size: Number(img.target!.size) };
+  const noMatch = (): Error => new Error(`no match for platform ${formatPlatform(want)} in manifest ${img.target!.digest}`);
   if (isIndex(desc.mediaType)) {
     const index = parseJson<ImageIndex>(await readBlob(conn, desc.digest), `index ${desc.digest}`);
-    const m = selectManifest(index, hostPlatform());
-    if (!m) throw new Error(`no manifest for ${formatPlatform(hostPlatform())} in ${desc.digest}`);
+    const m = selectManifest(index, want);
+    if (!m) throw noMatch();
     desc = m;
   }
   if (!isManifest(desc.mediaType)) throw new Error(`${desc.mediaType} is not an image manifest`);
   const manifest = parseJson<ImageManifest>(await readBlob(conn, desc.digest), `manifest ${desc.digest}`);
   const config = parseJson<ImageConfig>(await readBlob(conn, manifest.config.digest), `config ${manifest.config.digest}`);
+  // a lone manifest says its platform in the config: checked only when one was asked for (ls shows any image)
+  if (platform && !isIndex(img.target!.mediaType) && platformScore(platform, { os: config.os ?? '', architecture: config.architecture ?? '', variant: config.variant }) < 0) throw noMatch();
   const size = desc.size + manifest.config.size + manifest.layers.reduce((n, l) => n + l.size, 0);
   return { manifestDigest: desc.digest, manifest, config, configDigest: manifest.config.digest, size };
 }

@@ -191,6 +191,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('--entrypoint <cmd>', "replace the image's ENTRYPOINT (and drop its CMD)")
     .option('--hostname <name>', 'hostname (default: the id)')
     .option('-l, --label <KEY=VALUE>', 'container label', collect, [])
+    .option('--platform <os/arch[/variant]>', "the image's manifest for this platform (pulled when missing; default: this machine's)")
     .addOption(insecureOption())
     .passThroughOptions()
     .action(verb(() => import('./run.js')));

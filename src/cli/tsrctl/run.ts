@@ -19,6 +19,7 @@ import type { Connection } from '../../client/index.js';
 import { statusName } from '../../client/index.js';
 import { validateIdentifier } from '../../identifiers.js';
 import { defaultSpec } from '../../oci/default-spec.js';
+import { parsePlatform } from '../../images/media.js';
 import type { Spec } from '../../oci/spec.js';
 import { cgroupLayout } from '../../runtime/cgroups/mode.js';
 import { readMountInfo } from '../../linux/mountinfo.js';
@@ -227,9 +228,10 @@ function runImage(g: Globals, ref: string, args: string[], o: RunFlags): Promise
   validateIdentifier(id);
   const labels = parseLabels(o.label);
   for (const m of o.mount ?? []) parseMountFlag(m); // bad flags fail before any pull
+  if (o.platform !== undefined) parsePlatform(o.platform);
   return withConn(g, async (conn) => {
     const image = await findImage(conn, ref, o);
-    const root = await prepareImageRoot(conn, image, id);
+    const root = await prepareImageRoot(conn, image, id, o.platform);
     try {
       let spec: Spec;
       try {
