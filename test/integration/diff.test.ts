@@ -22,6 +22,7 @@ import { lsetxattrRaw } from '../../src/linux/fsat.js';
 import { needsRoot } from '../helpers/cli.js';
 import { startTsrund, type RunningDaemon } from '../helpers/daemon.js';
 import { describeTree } from '../helpers/tree.js';
+import { readonlyMounts, withTempMounts } from '../../src/snapshots/temp-mount.js';
 
 const SN = 'overlayfs';
 const TAR = 'application/vnd.oci.image.layer.v1.tar';
@@ -212,5 +213,36 @@ t.test('Diff of trees that are not left plus one layer', { skip: needsRoot }, as
     // an overlay the kernel refuses (lowerdirs that do not exist)
     t.match(await status(diff().diff({ left: [bind(left)], right: [{ type: 'overlay', source: 'overlay', options: [`lowerdir=${missing}:${missing}2`] }] })), /mount|no-such-dir/);
     await nothingLeft(t);
+  });
+
+  t.test('a walk that fails half way or is left early takes its temp mounts down first', async (t) => {
+    const tmp = join(d.dir, 'walk-tmp');
+    const left = join(d.dir, 'left');
+    const sets = [readonlyMounts([{ type: 'bind', source: left, options: ['rw'] }]), []];
+    const seen: string[] = [];
+    const failing = withTempMounts(tmp, sets, async function* ([l, r]) {
+      seen.push(...readdirSync(l!).slice(0, 1), `right:${readdirSync(r!).length}`);
+      t.ok(readFileSync('/proc/self/mountinfo', 'utf8').includes(tmp), 'mounted while the walk runs');
+      t.throws(() => writeFileSync(join(l!, 'bin/new'), 'x'), { code: 'EROFS' }, 'read-only');
+      yield 1;
+      throw new Error('walk failed');
+    });
+    await t.rejects(
+      (async () => {
+        for await (const _ of failing) void _;
+      })(),
+      /walk failed/,
+    );
+    t.same(seen, ['bin', 'right:0'], 'left mounted, an empty set is an empty dir');
+    t.same(readdirSync(tmp), [], 'no temp dir after a failure');
+    t.notOk(readFileSync('/proc/self/mountinfo', 'utf8').includes(tmp), 'no mount after a failure');
+    for await (const _ of withTempMounts(tmp, sets, async function* () {
+      yield* [1, 2, 3];
+    })) {
+      void _;
+      break;
+    }
+    t.same(readdirSync(tmp), [], 'no temp dir after the caller stopped early');
+    t.notOk(readFileSync('/proc/self/mountinfo', 'utf8').includes(tmp), 'no mount after the caller stopped early');
   });
 });
