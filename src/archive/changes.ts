@@ -101,9 +101,13 @@ function entries(dir: string): string[] {
   return readdirSync(dir).sort(byteOrder);
 }
 
+/** UTF-8 byte order; UTF-16 order is the same unless a surrogate (U+10000 and up) meets U+E000..U+FFFF. */
 function byteOrder(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a), Buffer.from(b));
+  if (ASTRAL.test(a) || ASTRAL.test(b)) return Buffer.compare(Buffer.from(a), Buffer.from(b));
+  return a < b ? -1 : a > b ? 1 : 0;
 }
+
+const ASTRAL = /[\ud800-\udfff]/;
 
 /** lstat, or undefined for a socket: sockets are not archived (containerd), so they count as absent. */
 function lstatOrSocket(path: string): BigIntStats | undefined {
