@@ -29,6 +29,7 @@ interface Subscription {
 
 export class EventBus {
   private readonly subs = new Set<Subscription>();
+  private readonly subscribeWatchers = new Set<() => void>();
   private closed = false;
 
   constructor(readonly registry: Registry = eventRegistry()) {}
@@ -83,8 +84,18 @@ export class EventBus {
       return () => {};
     }
     this.subs.add(sub);
+    for (const w of [...this.subscribeWatchers]) w();
     return () => {
       this.subs.delete(sub);
+    };
+  }
+
+  /** Calls `fn` after each new subscription (it is registered by then) until the returned function is called. */
+  onSubscribe(fn: () => void): () => void {
+    const w = (): void => fn();
+    this.subscribeWatchers.add(w);
+    return () => {
+      this.subscribeWatchers.delete(w);
     };
   }
 

@@ -29,6 +29,7 @@ import { parseProcess, ConfigError } from '../../oci/validate.js';
 import type { Process as OciProcess, Spec } from '../../oci/spec.js';
 import { TaskManager, type ProcessView, type TaskEvent, type TaskStatus } from '../../tasks/manager.js';
 import { cgroupMetrics } from '../../tasks/metrics.js';
+import { releaseOnSubscriber } from '../../events/release-gate.js';
 import type { RootfsMount } from '../../tasks/rootfs.js';
 import { defineService, GRPC_PLUGIN } from '../service.js';
 
@@ -145,17 +146,11 @@ export default defineService({
     setChildSubreaper();
     const tm = new TaskManager({ stateDir: config.state, publish: (ns, e) => publishTaskEvent(events, ns, e), log });
     tm.restore();
-    const started = Date.now();
-    const release = setInterval(() => {
-      const waited = Date.now() - started;
-      if (!tm.holdsRestoredEvents || (waited >= RESTORED_EVENTS_MIN_MS && events.subscriberCount > 0) || waited >= RESTORED_EVENTS_MAX_MS) {
-        clearInterval(release);
-        tm.releaseRestored();
-      }
-    }, 100);
-    release.unref();
+    const cancelRelease = tm.holdsRestoredEvents
+      ? releaseOnSubscriber(events, () => tm.releaseRestored(), { minMs: RESTORED_EVENTS_MIN_MS, maxMs: RESTORED_EVENTS_MAX_MS })
+      : () => {};
     onStop(() => {
-      clearInterval(release);
+      cancelRelease();
       tm.detachAll();
     });
 
