@@ -1,8 +1,10 @@
 // Diff of two plain directory trees (containerd's walking differ) without
 // mounting: the layer's members, and the layer applied onto a copy of left
-// giving right in every attribute; zstd compression through libzstd.
+// giving right in every attribute; zstd compression through libzstd, and
+// Differ.diff writing tar+zstd (or refusing it without libzstd).
 import t, { type Test } from 'tap';
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { chmodSync, linkSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +15,7 @@ import { applyLayer, MEDIA_TYPE_LAYER } from '../../src/archive/layer.js';
 import { TarReader, type TarHeader } from '../../src/archive/tar.js';
 import { ZstdCompress, ZstdDecompress, zstdUnavailable } from '../../src/archive/zstd.js';
 import { lsetxattrRaw } from '../../src/linux/fsat.js';
+import { Differ } from '../../src/snapshots/differ.js';
 import { describeTree } from '../helpers/tree.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tsr-diff-changes-'));
@@ -61,6 +64,7 @@ async function roundTrip(t: Test, left: string, right: string): Promise<Buffer> 
 }
 
 const SEC = new Date(1_700_000_000_000);
+const ZSTD = 'application/vnd.oci.image.layer.v1.tar+zstd';
 
 t.test('every kind of change, applied onto left, gives right', async (t) => {
   const { left, right } = pair();
@@ -182,4 +186,58 @@ t.test('zstd: one frame that libzstd and the zstd tool read back', { skip: zstdU
   }
   const empty = await collect(Readable.from([]).pipe(new ZstdCompress()));
   t.ok((await collect(Readable.from([empty]).pipe(new ZstdDecompress()))).length === 0, 'an empty stream is a valid empty frame');
+});
+
+/** A content store in memory: what Differ.diff wrote, committed or aborted. */
+function memoryContent() {
+  const log: string[] = [];
+  const blobs = new Map<string, { data: Buffer; labels: Record<string, string> }>();
+  return {
+    log,
+    blobs,
+    readStream: () => Readable.from([]),
+    async writer(_ns: string, ref: string) {
+      log.push(`open ${ref}`);
+      const parts: Buffer[] = [];
+      return {
+        write: async (d: Uint8Array) => void parts.push(Buffer.from(d)),
+        async commit(size: number, _expected: string, labels: Record<string, string> = {}) {
+          const data = Buffer.concat(parts);
+          if (data.length !== size) throw new Error(`size ${size} != ${data.length}`);
+          const digest = `sha256:${createHash('sha256').update(data).digest('hex')}`;
+          blobs.set(digest, { data, labels });
+          log.push(`commit ${ref}`);
+          return digest;
+        },
+        close: async () => void log.push(`close ${ref}`),
+      };
+    },
+    abort: async (_ns: string, ref: string) => void log.push(`abort ${ref}`),
+  };
+}
+
+t.test('Differ.diff: a first layer as tar+zstd, and without libzstd a clear not implemented before anything is written', async (t) => {
+  const { right } = pair();
+  writeFileSync(join(right, 'f'), 'zstd layer');
+  const content = memoryContent();
+  const differ = new Differ(content);
+  if (zstdUnavailable()) t.comment(`skipped the zstd write: ${zstdUnavailable()}`);
+  else {
+    const d = await differ.diff('ns', [], [{ type: 'bind', source: right, options: ['rw', 'rbind'] }], { mediaType: ZSTD, ref: 'r1' });
+    const blob = content.blobs.get(d.digest)!;
+    t.same([d.mediaType, d.size], [ZSTD, blob.data.length]);
+    const tar = await collect(Readable.from([blob.data]).pipe(new ZstdDecompress()));
+    t.same(members(tar), ['file f']);
+    t.equal(blob.labels['containerd.io/uncompressed'], `sha256:${createHash('sha256').update(tar).digest('hex')}`, 'the diff ID label');
+  }
+  const { Differ: NoZstd } = await t.mockImport<typeof import('../../src/snapshots/differ.js')>('../../src/snapshots/differ.js', {
+    '../../src/archive/zstd.js': { ZstdCompress: class {}, zstdUnavailable: () => "zstd needs the system's libzstd.so.1 (Debian: libzstd1): not here" },
+  });
+  const none = memoryContent();
+  await t.rejects(new NoZstd(none).diff('ns', [], [{ type: 'bind', source: right, options: ['rw'] }], { mediaType: ZSTD }), {
+    name: 'ErrdefsError',
+    errClass: 'not implemented',
+    message: /cannot write .*tar\+zstd layers: zstd needs the system's libzstd\.so\.1/,
+  });
+  t.same(none.log, [], 'no ingest was opened');
 });
