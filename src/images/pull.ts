@@ -122,7 +122,8 @@ export async function pullImage(deps: ImageDeps, o: PullOptions): Promise<PullRe
       const m = selectManifest(index, platform);
       if (!m) throw notFound(`no match for platform ${formatPlatform(platform)} in manifest ${root.digest} of ${display} (it has ${index.manifests.map((x) => (x.platform ? formatPlatform(x.platform) : '?')).join(', ') || 'none'})`);
       if (isIndex(m.mediaType)) throw invalidArgument(`${display}: nested indexes are not supported`);
-      await putBlob(t, refKey('index', root.digest), root, rootData, { ...source, 'containerd.io/gc.ref.content.m.0': m.digest });
+      // labelled by its position: a second platform's pull must not take the first one's reference
+      await putBlob(t, refKey('index', root.digest), root, rootData, { ...source, [`containerd.io/gc.ref.content.m.${index.manifests.indexOf(m)}`]: m.digest });
       manifestDesc = { mediaType: m.mediaType, digest: m.digest, size: m.size };
       manifestData = await client.fetchManifest(ref.path, manifestDesc);
     } else if (!isManifest(root.mediaType)) {
