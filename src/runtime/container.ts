@@ -20,7 +20,7 @@ import { writeIdMaps, writeTimeOffsets } from './idmap.js';
 import { homeOf } from './rootfs-lookup.js';
 import { removeCgroup, cgroupPids } from './cgroups/placement.js';
 import { setupContainerCgroup, sharesCgroup } from './cgroups/setup.js';
-import { joinV1Cgroups, primeV1Migration, removeV1Cgroups } from './cgroups/v1.js';
+import { joinV1Cgroups, removeV1Cgroups } from './cgroups/v1.js';
 import { killAll, signalCgroup, waitEmpty } from './cgroups/freezer.js';
 import { silentLogger, type Logger } from './log.js';
 import { hookState, runHostHooks, runHostHooksWarn, runContainerHooks } from './hooks.js';
@@ -61,11 +61,6 @@ export interface CreateOptions {
   stdio?: StdioFds;
   /** who clones the init: default this process; tsrund passes the container's shim */
   spawner?: Spawner;
-  /**
-   * Warm the kernel's cgroup migration lock as create starts (a short-lived
-   * command: a long-lived daemon must not move itself, even into its own cgroup)
-   */
-  primeCgroupMigration?: boolean;
   log?: Logger;
 }
 
@@ -106,7 +101,6 @@ function hostIdOf(id: number, maps: IdMapping[] | undefined): number {
 export function createContainer(o: CreateOptions): Created {
   const log = o.log ?? silentLogger;
   validateId(o.id);
-  if (o.primeCgroupMigration && process.geteuid?.() === 0) primeV1Migration();
   const bundle = loadBundle(o.bundle);
   const { spec } = bundle;
   const proc = spec.process;

@@ -12,7 +12,7 @@ import { launch, execConfirmation, localSpawner, placeStdio, FD_SECCOMP_NOTIFY, 
 import type { StdioFds } from './plan/context.js';
 import { planSeccomp, notifySeccompListener } from './seccomp/index.js';
 import { buildExecPlan } from './plan/exec.js';
-import { joinV1Cgroups, primeV1Migration } from './cgroups/v1.js';
+import { joinV1Cgroups } from './cgroups/v1.js';
 import { hostFacts } from './host.js';
 import { homeOf } from './rootfs-lookup.js';
 import { silentLogger, type Logger } from './log.js';
@@ -38,8 +38,6 @@ export interface ExecOptions {
   stdio?: StdioFds;
   /** who clones the process: default this process; tsrund passes the container's shim */
   spawner?: Spawner;
-  /** as CreateOptions.primeCgroupMigration */
-  primeCgroupMigration?: boolean;
   log?: Logger;
 }
 
@@ -65,7 +63,6 @@ function execCgroup(rec: ContainerRecord, sub: string | undefined): string | und
 export function execInContainer(o: ExecOptions): Execed {
   const log = o.log ?? silentLogger;
   const rec = loadRecord(o.root, o.id);
-  if (o.primeCgroupMigration && rec.cgroupV1?.length) primeV1Migration();
   const status = containerStatus(o.root, rec);
   if (status === 'stopped') throw new RuntimeError('cannot exec in a stopped container');
   if (status === 'paused' && !o.ignorePaused) throw new RuntimeError('cannot exec in a paused container (use --ignore-paused to override)');

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseMountInfo } from '../../src/linux/mountinfo.js';
 import { planResources } from '../../src/runtime/cgroups/resources.js';
-import { applyV1Resources, ownV1Cgroups, planV1Writes, primeV1Migration, v1Dirs, v1Hierarchies, withoutV1 } from '../../src/runtime/cgroups/v1.js';
+import { applyV1Resources, ownV1Cgroups, planV1Writes, v1Dirs, v1Hierarchies, withoutV1 } from '../../src/runtime/cgroups/v1.js';
 
 const MOUNTINFO = [
   '31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755',
@@ -122,20 +122,4 @@ t.test('applying to directories', (t) => {
     'a missing file names the setting and the file',
   );
   t.end();
-});
-
-t.test('priming the migration lock: this process into the cgroup it is in, off the main thread', async (t) => {
-  const fake = mkdtempSync(join(tmpdir(), 'tsrunc-v1-prime-'));
-  t.teardown(() => rmSync(fake, { recursive: true, force: true }));
-  mkdirSync(join(fake, 'box', 'inner'), { recursive: true });
-  const mounts = parseMountInfo(`35 31 0:32 / ${fake} rw,relatime - cgroup cgroup rw,memory`);
-  const written = new Promise<void>((resolve) => {
-    t.equal(primeV1Migration(mounts, ownV1Cgroups(PROC_SELF_CGROUP), resolve), join(fake, 'box', 'inner', 'cgroup.procs'), 'our own cgroup of the first hierarchy');
-  });
-  await written;
-  t.equal(readFileSync(join(fake, 'box', 'inner', 'cgroup.procs'), 'utf8'), String(process.pid), 'our pid, nothing else');
-  t.equal(primeV1Migration(parseMountInfo('41 31 0:38 / /sys/fs/cgroup rw,relatime - cgroup2 cgroup2 rw'), ownV1Cgroups('0::/')), undefined, 'pure v2: nothing to prime');
-  const outside = parseMountInfo(`50 23 0:36 /kubepods ${fake} rw,relatime - cgroup cgroup rw,memory`);
-  t.equal(primeV1Migration(outside, ownV1Cgroups('4:memory:/elsewhere')), undefined, 'our cgroup is not under the mount: left alone');
-  t.equal(primeV1Migration(parseMountInfo(`35 31 0:32 / ${join(fake, 'missing')} rw,relatime - cgroup cgroup rw,memory`), ownV1Cgroups('4:memory:/')), undefined, 'an unwritable cgroup.procs: no error (the join reports)');
 });

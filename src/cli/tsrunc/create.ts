@@ -20,7 +20,6 @@ export default function create(g: Globals, id: string, o: CreateFlags): void {
     noPivot: !o.pivot,
     noNewKeyring: !o.newKeyring,
     preserveFds: o.preserveFds,
-    primeCgroupMigration: true,
     log: g.log,
   }));
 }

@@ -83,7 +83,6 @@ export default async function exec(g: Globals, id: string, args: string[], o: Ex
       subCgroup: o.cgroup[0],
       ignorePaused: o.ignorePaused ?? false,
       watchExec: true,
-      primeCgroupMigration: true,
       log: g.log,
     });
   });

@@ -52,7 +52,6 @@ export default async function run(g: Globals, arg: string, o: RunFlags): Promise
     noPivot: !o.pivot,
     noNewKeyring: !o.newKeyring,
     preserveFds: o.preserveFds,
-    primeCgroupMigration: true,
     log: g.log,
   }));
   if (o.detach) {

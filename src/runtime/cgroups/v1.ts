@@ -7,9 +7,9 @@
 // count on it. This is that part: where the directories go (runc's
 // cgroupfs rule for v1), creating them, the v1 form of each limit, joining a
 // process and removing them again. Nothing here runs on a pure v2 host.
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, write } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join, posix, relative } from 'node:path';
-import { readMountInfo, type MountInfo } from '../../linux/mountinfo.js';
+import type { MountInfo } from '../../linux/mountinfo.js';
 import { fromNodeError } from '../../linux/syscall-error.js';
 import { ConfigError } from '../../oci/validate.js';
 import { RuntimeError } from '../errors.js';
@@ -79,34 +79,6 @@ export function v1Dirs(hierarchies: V1Hierarchy[], cgroupsPath: string | undefin
     }
     return { dir: join(base, inner), controllers: h.controllers };
   });
-}
-
-/**
- * The first cgroup migration after an idle spell waits for an RCU grace
- * period (the kernel's migration lock; 5-20 ms on this project's VMs), and
- * a migration soon after another does not. Called as a command that will
- * join v1 hierarchies starts: moves this process into the v1 cgroup it is
- * already in (no change of placement) on a libuv thread, so that the wait
- * runs beside the command's own work and the container's join finds the
- * lock warm. Best effort: any failure is the real join's to report.
- */
-export function primeV1Migration(mounts?: MountInfo[], own?: Map<string, string>, done: () => void = () => {}): string | undefined {
-  try {
-    const h = v1Hierarchies(mounts ?? readMountInfo())[0];
-    if (!h) return undefined;
-    const rel = relative(h.root, (own ?? ownV1Cgroups()).get(h.controllers[0]!) ?? '/');
-    if (rel.startsWith('..')) return undefined;
-    const procs = join(h.mountPoint, rel, 'cgroup.procs');
-    // opened here, written on a libuv thread: writeFile would queue its write behind this command's synchronous work
-    const fd = openSync(procs, 'w');
-    write(fd, String(process.pid), () => {
-      closeSync(fd);
-      done();
-    });
-    return procs;
-  } catch {
-    return undefined; // the join reports
-  }
 }
 
 /** One write of a v1 limit. */
