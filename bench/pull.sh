@@ -15,6 +15,8 @@
 # (content and snapshots collected: checked), so every run is cold.
 # Then, for where the time goes, `ctr content fetch` (download only) against
 # both daemons.
+# RESTART=1 restarts both daemons before each round (containerd's pulls get
+# slower over one daemon's life here: 2.1 s -> 6.7 s over 9 rounds, its CPU alike).
 # ONLY="tsrctl ctr-tsrund" runs just those on the big image (no summary);
 # TSRUND_NODE_ARGS passes node flags to tsrund (--cpu-prof ...), for diagnosis.
 # Needs root, docker-registry, skopeo, containerd (ctr), busybox-static, jq,
@@ -125,15 +127,25 @@ for n in busybox big; do
 done
 
 TSOCK=$W/tsrund.sock
-# shellcheck disable=SC2086 # TSRUND_NODE_ARGS: node flags for diagnosis (--cpu-prof --cpu-prof-dir=DIR)
-node ${TSRUND_NODE_ARGS:-} "$REPO/dist/tsrund.cjs" --address "$TSOCK" --root "$W/tsrund/root" --state "$W/tsrund/state" --log-level warn >"$W/tsrund.log" 2>&1 &
-pids+=($!)
-TSRUND_PID=$!
-ok=1
-start_containerd "$W" || ok=0
-pids+=("$CONTAINERD_PID")
-[ "$ok" = 1 ] || exit 1
-wait_daemon "$TSOCK" || { cat "$W/tsrund.log" >&2; exit 1; }
+start_daemons() {
+  # shellcheck disable=SC2086 # TSRUND_NODE_ARGS: node flags for diagnosis (--cpu-prof --cpu-prof-dir=DIR)
+  node ${TSRUND_NODE_ARGS:-} "$REPO/dist/tsrund.cjs" --address "$TSOCK" --root "$W/tsrund/root" --state "$W/tsrund/state" --log-level warn >>"$W/tsrund.log" 2>&1 &
+  pids+=($!)
+  TSRUND_PID=$!
+  local ok=1
+  start_containerd "$W" || ok=0
+  pids+=("$CONTAINERD_PID")
+  [ "$ok" = 1 ] || exit 1
+  wait_daemon "$TSOCK" || { cat "$W/tsrund.log" >&2; exit 1; }
+}
+stop_daemons() {
+  local p
+  for p in "$TSRUND_PID" "$CONTAINERD_PID"; do
+    kill "$p" 2>/dev/null
+    for _ in $(seq 150); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+  done
+}
+start_daemons
 
 # ---- runs ----------------------------------------------------------------
 TSRCTL=(node "$REPO/dist/tsrctl.cjs" --address "$TSOCK" -n bench)
@@ -176,6 +188,7 @@ if [ -n "${ONLY:-}" ]; then # ONLY="tsrctl ...": just those, for diagnosis (no s
   exit 0
 fi
 for r in $(seq "$ROUNDS"); do
+  if [ -n "${RESTART:-}" ] && [ "$r" -gt 1 ]; then stop_daemons; start_daemons; fi
   for n in busybox big; do
     for k in 0 1 2; do timed "${WHO[$(( (k + r) % 3 ))]}" "$REG/bench/$n:latest" "$n"; done
     for k in 0 1 2; do timed "${EXTRA[$(( (k + r) % 3 ))]}" "$REG/bench/$n:latest" "$n"; done
