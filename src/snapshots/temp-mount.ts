@@ -8,7 +8,7 @@
 import { mkdirSync, mkdtempSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { invalidArgument, notImplemented } from '../errdefs.js';
-import { mountRootfs, unmountRootfs } from '../tasks/rootfs.js';
+import { mountStack, unmountStack } from '../runtime/mount-stack.js';
 import type { SnapshotMount } from './overlay.js';
 
 /** The value of option key= of a mount, if it has one. */
@@ -58,12 +58,12 @@ export async function* withTempMounts<T>(
       const root = join(dir, String(i));
       mkdirSync(root, { mode: 0o700 });
       roots.push(root);
-      // mountRootfs undoes its own partial mounts when one fails
-      mountRootfs(mounts, root);
+      // mountStack undoes its own partial mounts when one fails
+      mountStack(mounts, root);
     }
     yield* walk(roots);
   } finally {
-    for (const root of roots) unmountRootfs(root);
+    for (const root of roots) unmountStack(root);
     // rmdir, not rm -r: should a mount have stayed, its contents are not ours to delete
     for (const root of roots) rmdirSync(root);
     rmdirSync(dir);

@@ -21,7 +21,7 @@ import type { Logger } from '../runtime/log.js';
 import { Shim, ShimError, EXIT_FILE } from './shim.js';
 import { exitCode, parseExitRecord, type ShimProcess } from './shim-protocol.js';
 import { openIO, type ProcessIO } from './stdio.js';
-import { mountRootfs, unmountRootfs, type RootfsMount } from './rootfs.js';
+import { mountStack, unmountStack, type StackMount } from '../runtime/mount-stack.js';
 import { oomKills, watchMemoryEvents } from './oom.js';
 
 const INIT = 'init';
@@ -51,7 +51,7 @@ export interface ProcessView {
 
 /** containerd.events payloads, by type name. */
 export type TaskEvent =
-  | { type: 'TaskCreate'; topic: '/tasks/create'; containerId: string; bundle: string; rootfs: RootfsMount[]; io: ProcessIO; pid: number }
+  | { type: 'TaskCreate'; topic: '/tasks/create'; containerId: string; bundle: string; rootfs: StackMount[]; io: ProcessIO; pid: number }
   | { type: 'TaskStart'; topic: '/tasks/start'; containerId: string; pid: number }
   | { type: 'TaskExit'; topic: '/tasks/exit'; containerId: string; id: string; pid: number; exitStatus: number; exitedAt: Date }
   | { type: 'TaskDelete'; topic: '/tasks/delete'; containerId: string; id: string; pid: number; exitStatus: number; exitedAt: Date }
@@ -72,7 +72,7 @@ export interface CreateTaskOptions {
   namespace: string;
   id: string;
   spec: Spec;
-  rootfs: RootfsMount[];
+  rootfs: StackMount[];
   io: ProcessIO;
   noPivot?: boolean;
   noNewKeyring?: boolean;
@@ -91,7 +91,7 @@ interface TaskRecord {
   id: string;
   pid: number;
   io: ProcessIO;
-  rootfs: RootfsMount[];
+  rootfs: StackMount[];
   created: string;
   execs: Record<string, ExecRecord>;
 }
@@ -182,8 +182,8 @@ export class TaskManager {
       if (c.rootfs.length) {
         if (!spec.root) spec.root = { path: 'rootfs' };
         const rootfsDir = join(dir, spec.root.path.startsWith('/') ? 'rootfs' : spec.root.path);
-        mountRootfs(c.rootfs, rootfsDir);
-        undo.push(() => unmountRootfs(rootfsDir));
+        mountStack(c.rootfs, rootfsDir);
+        undo.push(() => unmountStack(rootfsDir));
       }
       writeFileSync(join(dir, 'config.json'), JSON.stringify(spec), { mode: 0o600 });
 
@@ -325,7 +325,7 @@ export class TaskManager {
         t.shim.close();
         t.shim.reap(1000);
       }
-      unmountRootfs(join(t.dir, 'rootfs'));
+      unmountStack(join(t.dir, 'rootfs'));
       rmSync(t.dir, { recursive: true, force: true });
       this.tasks.delete(key(namespace, id));
     }
@@ -650,7 +650,7 @@ export class TaskManager {
     } catch (e) {
       this.o.log.warn(`task ${ns}/${id}: ${(e as Error).message}`);
     }
-    unmountRootfs(join(dir, 'rootfs'));
+    unmountStack(join(dir, 'rootfs'));
     let exit: ExitInfo = { status: DEAD_SHIM_STATUS, exitedAt: new Date() };
     try {
       const r = parseExitRecord(readFileSync(join(dir, EXIT_FILE), 'utf8'));

@@ -30,7 +30,7 @@ import type { Process as OciProcess, Spec } from '../../oci/spec.js';
 import { TaskManager, type ProcessView, type TaskEvent, type TaskStatus } from '../../tasks/manager.js';
 import { cgroupMetrics } from '../../tasks/metrics.js';
 import { releaseOnSubscriber } from '../../events/release-gate.js';
-import type { RootfsMount } from '../../tasks/rootfs.js';
+import type { StackMount } from '../../runtime/mount-stack.js';
 import { defineService, GRPC_PLUGIN } from '../service.js';
 
 // Exits found at restore wait for a client to subscribe again (dockerd
@@ -162,7 +162,7 @@ export default defineService({
         }
         const container = metadata.containers.get(ns, req.containerId);
         const spec = unpackJson(container.spec as Any | undefined, SPEC_TYPE_URL, `container ${req.containerId}: spec`) as Spec;
-        const rootfs: RootfsMount[] = req.rootfs.map((m) => ({ type: m.type, source: m.source, ...(m.target ? { target: m.target } : {}), options: [...m.options] }));
+        const rootfs: StackMount[] = req.rootfs.map((m) => ({ type: m.type, source: m.source, ...(m.target ? { target: m.target } : {}), options: [...m.options] }));
         const view = tm.create({
           namespace: ns,
           id: req.containerId,

@@ -1,14 +1,15 @@
-// A task's root filesystem from the mounts in its Create request (an overlay
-// from the snapshotter, a bind), mounted at bundle/rootfs as containerd's
-// shim mounts it, and taken down again at Delete or on a failed create.
+// A list of containerd Mount messages (an overlay from the snapshotter, a
+// bind) stacked at one directory, as containerd's mount.All does: a task's
+// rootfs at bundle/rootfs (tasks), a snapshot read-only for a diff walk
+// (snapshots); taken down again with unmountStack.
 import { mkdirSync } from 'node:fs';
 import { MS_BIND, MS_RDONLY, MS_REMOUNT } from '../linux/constants.js';
 import { mount, umount } from '../linux/libc.js';
-import { parseMountOptions } from '../runtime/plan/mount-options.js';
+import { parseMountOptions } from './plan/mount-options.js';
 import { invalidArgument } from '../errdefs.js';
 
 /** containerd.types.Mount */
-export interface RootfsMount {
+export interface StackMount {
   type: string;
   source: string;
   target?: string;
@@ -20,14 +21,14 @@ const MNT_DETACH = 2;
 const MAX_DATA = 4095;
 
 /** Mounts them in order at dir; on failure, what was mounted is undone. */
-export function mountRootfs(mounts: readonly RootfsMount[], dir: string): void {
+export function mountStack(mounts: readonly StackMount[], dir: string): void {
   mkdirSync(dir, { recursive: true });
   let done = 0;
   try {
     for (const m of mounts) {
-      if (m.target) throw invalidArgument(`rootfs mount ${m.type} ${m.source}: a target inside the rootfs is not supported`);
+      if (m.target) throw invalidArgument(`mount ${m.type} ${m.source} on ${dir}: a target inside the mounted tree is not supported`);
       const o = parseMountOptions(m.options);
-      if (o.data.length > MAX_DATA) throw invalidArgument(`rootfs mount ${m.type}: its options are ${o.data.length} bytes, over the kernel's ${MAX_DATA}`);
+      if (o.data.length > MAX_DATA) throw invalidArgument(`mount ${m.type} on ${dir}: its options are ${o.data.length} bytes, over the kernel's ${MAX_DATA}`);
       const bind = (o.flags & MS_BIND) !== 0 || m.type === 'bind';
       mount(m.source, dir, bind ? null : m.type, o.flags | (bind ? MS_BIND : 0), o.data || null);
       done++;
@@ -41,7 +42,7 @@ export function mountRootfs(mounts: readonly RootfsMount[], dir: string): void {
 }
 
 /** Unmounts everything stacked at dir. */
-export function unmountRootfs(dir: string): void {
+export function unmountStack(dir: string): void {
   for (let i = 0; i < 64 && umount(dir, MNT_DETACH); i++) {
     /* one layer per call */
   }
