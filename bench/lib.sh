@@ -71,7 +71,7 @@ lab_cleanup() {
     for _ in $(seq 150); do kill -0 "${pids[$i]}" 2>/dev/null || break; sleep 0.1; done
   done
   grep -o " $W/[^ ]*" /proc/self/mounts | sort -r | while read -r m; do umount "$m" 2>/dev/null || umount -l "$m"; done
-  rm -rf "$W"
+  if mountpoint -q "$W"; then find "$W" -mindepth 1 -delete 2>/dev/null; else rm -rf "$W"; fi
   for p in "${created[@]}"; do
     if [ -d "$p" ]; then find "$p" -depth -type d -empty -delete 2>/dev/null; else rm -f "$p"; fi
   done
