@@ -58,7 +58,8 @@ const lazyChildProcess = {
   },
 };
 
-const entries = { tsrunc: 'src/cli/tsrunc/bin.ts', tsrund: 'src/cli/tsrund/bin.ts', tsrctl: 'src/cli/tsrctl/bin.ts' };
+// apply-worker: tsrund's layer applier thread (src/archive/layer-thread.ts)
+const entries = { tsrunc: 'src/cli/tsrunc/bin.ts', tsrund: 'src/cli/tsrund/bin.ts', tsrctl: 'src/cli/tsrctl/bin.ts', 'apply-worker': 'src/archive/apply-worker.ts' };
 mkdirSync(join(root, 'dist'), { recursive: true });
 const loader = readFileSync(join(root, 'scripts', 'loader.cjs'), 'utf8');
 for (const [name, entry] of Object.entries(entries)) {

@@ -30,12 +30,20 @@ export interface ApplyTarget {
   whiteouts: WhiteoutMode;
   /** the layers below, top-most first: parents created implicitly take their attributes from these */
   parents?: readonly string[];
+  /**
+   * The layers below are not written yet (layers unpacked side by side):
+   * parents created implicitly are listed in stats.implicitParents, for
+   * inheritParentAttributes once they are.
+   */
+  deferParentAttributes?: boolean;
 }
 
 export interface ApplyStats {
   entries: number;
   /** xattrs the file system refused (EPERM on security.*, EOPNOTSUPP), skipped as containerd does */
   skippedXattrs: string[];
+  /** with deferParentAttributes: the directories made implicitly that are still there, parents first */
+  implicitParents?: string[];
 }
 
 const RESOLVE = at.RESOLVE_IN_ROOT | at.RESOLVE_NO_MAGICLINKS | at.RESOLVE_NO_XDEV;
@@ -68,6 +76,8 @@ export class LayerWriter implements TarSink {
   private readonly dirs: DirTimes[] = [];
   /** remove mode: paths this layer wrote, and their ancestors (opaque dirs keep them) */
   private readonly unpacked = new Set<string>();
+  /** with deferParentAttributes: implicit parents not (yet) given by an entry of their own */
+  private readonly implicit = new Set<string>();
   private closed = false;
 
   constructor(private readonly target: ApplyTarget) {
@@ -111,6 +121,7 @@ export class LayerWriter implements TarSink {
 
   /** After the last entry: directories' times, then every descriptor closed. */
   finish(): void {
+    if (this.target.deferParentAttributes) this.stats.implicitParents = [...this.implicit];
     try {
       for (const d of this.dirs) {
         const pfd = this.lookupDir(d.parent);
@@ -179,6 +190,7 @@ export class LayerWriter implements TarSink {
           }
         }
         this.checkRaw(r, 'mkdirat', parent, base);
+        this.implicit.delete(parent ? `${parent}/${base}` : base);
         const fd = this.checkRaw(at.openatRaw(pfd, base, O_RDONLY | at.O_DIRECTORY | at.O_NOFOLLOW), 'openat', parent, base);
         try {
           this.ownerXattrsMode(fd, null, h, 'fd');
@@ -328,36 +340,14 @@ export class LayerWriter implements TarSink {
       const base = parts[i - 1]!;
       const r = at.mkdiratRaw(pfd, base, 0o755);
       if (r < 0 && r !== -at.EEXIST) throw new SyscallError('mkdirat', -r, sub);
-      if (r === 0) this.copyFromLower(pfd, sub, base);
-    }
-  }
-
-  private copyFromLower(pfd: number, path: string, base: string): void {
-    const parents = this.target.parents ?? [];
-    if (parents.length === 0) return;
-    this.lowerfds ??= parents.map((p) => at.openat2Raw(at.AT_FDCWD, p, DIR_PATH, 0, 0));
-    for (const lfd of this.lowerfds) {
-      if (lfd < 0) continue;
-      const src = at.openat2Raw(lfd, path, O_RDONLY | at.O_DIRECTORY | at.O_NOFOLLOW, 0, RESOLVE);
-      if (src === -at.ENOENT) continue;
-      if (src < 0) return; // replaced below (not a directory): attributes not copied
-      const dst = this.checkRaw(at.openatRaw(pfd, base, O_RDONLY | at.O_DIRECTORY | at.O_NOFOLLOW), 'openat', '', path);
-      try {
-        const st = fstatSync(src, { bigint: true });
-        this.checkRaw(at.fchownRaw(dst, Number(st.uid), Number(st.gid)), 'fchown', '', path);
-        for (const name of at.listxattr(src)) {
-          if (name.startsWith('trusted.overlay.')) continue;
-          const v = at.getxattr(src, name);
-          if (v) at.fsetxattrRaw(dst, name, v);
-        }
-        this.checkRaw(at.fchmodRaw(dst, Number(st.mode & 0o7777n)), 'fchmod', '', path);
-        const ts = (ns: bigint): TarTime => ({ sec: Number(ns / 1_000_000_000n), nsec: Number(ns % 1_000_000_000n) });
-        this.times(dst, null, ts(st.atimeNs), ts(st.mtimeNs), 0);
-      } finally {
-        closeSync(dst);
-        closeSync(src);
+      if (r !== 0) continue;
+      if (this.target.deferParentAttributes) this.implicit.add(sub);
+      else {
+        const parents = this.target.parents ?? [];
+        if (parents.length === 0) continue;
+        this.lowerfds ??= parents.map((p) => at.openat2Raw(at.AT_FDCWD, p, DIR_PATH, 0, 0));
+        copyFromLower(this.lowerfds, pfd, sub, base);
       }
-      return;
     }
   }
 
@@ -393,6 +383,7 @@ export class LayerWriter implements TarSink {
 
   /** Drops the cached descriptors of path and of everything resolved through it. */
   private forget(path: string): void {
+    for (const p of this.implicit) if (p === path || p.startsWith(`${path}/`)) this.implicit.delete(p);
     for (const [k, fd] of this.dirfds) {
       if (k !== path && !k.startsWith(`${path}/`)) continue;
       closeSync(fd);
@@ -451,6 +442,64 @@ export class LayerWriter implements TarSink {
 
   private markUnpacked(path: string): void {
     for (let p = path; p && !this.unpacked.has(p); p = p.includes('/') ? p.slice(0, p.lastIndexOf('/')) : '') this.unpacked.add(p);
+  }
+}
+
+/**
+ * containerd's mkparent rule, after the fact (layers unpacked side by side):
+ * each directory that the layer at root made implicitly takes owner,
+ * xattrs, mode and times from the same directory in the nearest layer below
+ * that has one (parents: top-most first), now that those are written.
+ */
+export function inheritParentAttributes(root: string, paths: readonly string[], parents: readonly string[]): void {
+  if (paths.length === 0 || parents.length === 0) return;
+  const rootfd = at.openat2(at.AT_FDCWD, root, DIR_PATH, 0, 0);
+  const lowerfds = parents.map((p) => at.openat2Raw(at.AT_FDCWD, p, DIR_PATH, 0, 0));
+  try {
+    for (const path of paths) {
+      const slash = path.lastIndexOf('/');
+      const pfd = slash < 0 ? rootfd : at.openat2Raw(rootfd, path.slice(0, slash), DIR_PATH, 0, RESOLVE);
+      if (pfd < 0) throw new SyscallError('openat2', -pfd, path.slice(0, slash));
+      try {
+        copyFromLower(lowerfds, pfd, path, path.slice(slash + 1));
+      } finally {
+        if (pfd !== rootfd) closeSync(pfd);
+      }
+    }
+  } finally {
+    for (const fd of lowerfds) if (fd >= 0) closeSync(fd);
+    closeSync(rootfd);
+  }
+}
+
+/** pfd/base (the directory path in the layer) takes the attributes of path in the first lower layer that has it. */
+function copyFromLower(lowerfds: readonly number[], pfd: number, path: string, base: string): void {
+  const check = (r: number, call: string): number => {
+    if (r < 0) throw new SyscallError(call, -r, path);
+    return r;
+  };
+  for (const lfd of lowerfds) {
+    if (lfd < 0) continue;
+    const src = at.openat2Raw(lfd, path, O_RDONLY | at.O_DIRECTORY | at.O_NOFOLLOW, 0, RESOLVE);
+    if (src === -at.ENOENT) continue;
+    if (src < 0) return; // replaced below (not a directory): attributes not copied
+    const dst = check(at.openatRaw(pfd, base, O_RDONLY | at.O_DIRECTORY | at.O_NOFOLLOW), 'openat');
+    try {
+      const st = fstatSync(src, { bigint: true });
+      check(at.fchownRaw(dst, Number(st.uid), Number(st.gid)), 'fchown');
+      for (const name of at.listxattr(src)) {
+        if (name.startsWith('trusted.overlay.')) continue;
+        const v = at.getxattr(src, name);
+        if (v) at.fsetxattrRaw(dst, name, v);
+      }
+      check(at.fchmodRaw(dst, Number(st.mode & 0o7777n)), 'fchmod');
+      const ts = (ns: bigint): TarTime => ({ sec: Number(ns / 1_000_000_000n), nsec: Number(ns % 1_000_000_000n) });
+      check(at.utimensatRaw(dst, null, latest(ts(st.atimeNs), ts(st.mtimeNs)), ts(st.mtimeNs), 0), 'utimensat');
+    } finally {
+      closeSync(dst);
+      closeSync(src);
+    }
+    return;
   }
 }
 

@@ -30,6 +30,17 @@ export interface Unpacker {
   /** whether a committed snapshot with this key exists in the namespace */
   exists(namespace: string, key: string): Promise<boolean>;
   unpackLayer(opts: { namespace: string; parentChainId: string | undefined; chainId: string; blobPath: string; mediaType: string; lease: string | undefined; expectedDiffId?: string | undefined; signal?: AbortSignal | undefined }): Promise<{ diffId: string; reused: boolean }>;
+  /** Layers side by side (optional): one written before its parent is a snapshot ... */
+  extractStaged?(opts: { blobPath: string; mediaType: string; expectedDiffId?: string | undefined; signal?: AbortSignal | undefined }): Promise<StagedLayerRef>;
+  /** ... committed in order once its parent is ... */
+  commitStaged?(opts: { namespace: string; parentChainId: string | undefined; chainId: string; lease: string | undefined; staged: StagedLayerRef }): Promise<{ diffId: string; reused: boolean }>;
+  /** ... or dropped. */
+  discardStaged?(staged: StagedLayerRef): void;
+}
+
+/** What the pull needs to know of a staged layer (the unpacker keeps the rest). */
+export interface StagedLayerRef {
+  diffId: string;
 }
 
 export interface PullOptions {

@@ -69,6 +69,27 @@ export class OverlaySnapshotter {
     return this.mountsOf(this.create(namespace, 'active', key, parent, opts));
   }
 
+  /**
+   * A directory to write a layer into before its parent is committed (layers
+   * unpacked side by side): stage().fs, later made an active snapshot's upper
+   * dir by prepareStaged, or removed with dropStaged. A crash leaves it to
+   * the next start's cleanup (new-*).
+   */
+  stage(): { dir: string; fs: string } {
+    const dir = mkdtempSync(join(this.root, 'new-'));
+    mkdirSync(join(dir, 'fs'), { mode: 0o755 });
+    return { dir, fs: join(dir, 'fs') };
+  }
+
+  /** prepare, with the staged directory's fs (its layer already written) as the upper dir; the staged dir is used up either way. */
+  prepareStaged(namespace: string, key: string, parent: string, staged: string, opts: SnapshotOptions = {}): SnapshotMount[] {
+    return this.mountsOf(this.create(namespace, 'active', key, parent, opts, staged));
+  }
+
+  dropStaged(staged: string): void {
+    rmSync(staged, { recursive: true, force: true });
+  }
+
   view(namespace: string, key: string, parent: string, opts: SnapshotOptions = {}): SnapshotMount[] {
     return this.mountsOf(this.create(namespace, 'view', key, parent, opts));
   }
@@ -142,13 +163,13 @@ export class OverlaySnapshotter {
     return removed;
   }
 
-  private create(namespace: string, kind: 'active' | 'view', key: string, parent: string, opts: SnapshotOptions): ResolvedSnapshot {
-    if (!key) throw invalidArgument('snapshot key must not be empty');
+  private create(namespace: string, kind: 'active' | 'view', key: string, parent: string, opts: SnapshotOptions, staged?: string): ResolvedSnapshot {
     // made outside the transaction, renamed into place inside it: a failure
     // on either side leaves no directory behind
-    const staging = mkdtempSync(join(this.root, 'new-'));
+    const staging = staged ?? mkdtempSync(join(this.root, 'new-'));
     try {
-      mkdirSync(join(staging, 'fs'), { mode: 0o755 });
+      if (!key) throw invalidArgument('snapshot key must not be empty');
+      if (!staged) mkdirSync(join(staging, 'fs'), { mode: 0o755 });
       if (kind === 'active') mkdirSync(join(staging, 'work'), { mode: 0o711 });
       return this.store.create(namespace, kind, key, parent, opts, (id) => renameSync(staging, join(this.snapshotsDir, String(id))));
     } finally {

@@ -6,10 +6,11 @@
 // and everything written into it are removed. If another unpack committed
 // the same chain ID first, ours is dropped and theirs reused.
 import { randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { isAlreadyExists, wrap } from '../errdefs.js';
 import { applyLayer, type LayerResult } from '../archive/layer.js';
+import { applyLayerFile } from '../archive/layer-thread.js';
+import { inheritParentAttributes } from '../archive/apply.js';
 import type { OverlaySnapshotter } from './overlay.js';
 
 export const LABEL_SNAPSHOT_REF = 'containerd.io/snapshot.ref';
@@ -29,6 +30,16 @@ export interface UnpackLayerOptions {
   /** checked before commit when given */
   expectedDiffId?: string | undefined;
   signal?: AbortSignal | undefined;
+}
+
+/** A layer written into a staged directory (LayerUnpacker.extractStaged). */
+export interface StagedLayer {
+  dir: string;
+  fs: string;
+  diffId: string;
+  size: number;
+  /** directories the layer made implicitly: they take their attributes from the layers below at commit */
+  implicitParents: string[];
 }
 
 export interface UnpackLayerResult {
@@ -59,8 +70,10 @@ export class LayerUnpacker {
     let r: LayerResult;
     try {
       const { upper, parents } = this.sn.resolveDirs(namespace, key);
-      const blob = o.blob ?? createReadStream(o.blobPath ?? '', { highWaterMark: 1 << 20 });
-      r = await applyLayer(blob, o.mediaType, { root: upper, whiteouts: 'overlay', parents }, { expectedDiffId: o.expectedDiffId, signal: o.signal });
+      const target = { root: upper, whiteouts: 'overlay' as const, parents };
+      r = o.blob
+        ? await applyLayer(o.blob, o.mediaType, target, { expectedDiffId: o.expectedDiffId, signal: o.signal })
+        : await applyLayerFile({ blobPath: o.blobPath ?? '', mediaType: o.mediaType, target, expectedDiffId: o.expectedDiffId }, { signal: o.signal });
     } catch (e) {
       await this.drop(namespace, key, o.lease);
       throw wrap(e, `unpack layer ${chainId}`);
@@ -73,6 +86,50 @@ export class LayerUnpacker {
       if (isAlreadyExists(e)) return { diffId: r.diffId, size: r.size, reused: true };
       throw e;
     }
+  }
+
+  /**
+   * Writes a layer into a staged directory, before its parent exists as a
+   * snapshot (layers unpacked side by side); commitStaged makes it the
+   * chain ID's snapshot once the parent is committed. Nothing is left
+   * behind if this throws.
+   */
+  async extractStaged(o: { blobPath: string; mediaType: string; expectedDiffId?: string | undefined; signal?: AbortSignal | undefined }): Promise<StagedLayer> {
+    const { dir, fs } = this.sn.stage();
+    try {
+      const r = await applyLayerFile(
+        { blobPath: o.blobPath, mediaType: o.mediaType, target: { root: fs, whiteouts: 'overlay', deferParentAttributes: true }, expectedDiffId: o.expectedDiffId },
+        { signal: o.signal },
+      );
+      return { dir, fs, diffId: r.diffId, size: r.size, implicitParents: r.stats.implicitParents ?? [] };
+    } catch (e) {
+      this.sn.dropStaged(dir);
+      throw e;
+    }
+  }
+
+  /** The staged layer as the committed snapshot chainId on its parent (now committed); the staged dir is used up either way. */
+  async commitStaged(o: { namespace: string; parentChainId: string | undefined; chainId: string; lease: string | undefined; staged: StagedLayer }): Promise<UnpackLayerResult> {
+    const { namespace, chainId, staged } = o;
+    const key = `extract-${Date.now()}${randomBytes(4).toString('hex')} ${chainId}`;
+    const labels = { [LABEL_SNAPSHOT_REF]: chainId };
+    const result = { diffId: staged.diffId, size: staged.size };
+    this.sn.prepareStaged(namespace, key, o.parentChainId ?? '', staged.dir, { labels, lease: o.lease });
+    try {
+      const { upper, parents } = this.sn.resolveDirs(namespace, key);
+      inheritParentAttributes(upper, staged.implicitParents, parents);
+      this.sn.commit(namespace, chainId, key, { labels, lease: o.lease });
+      return { ...result, reused: false };
+    } catch (e) {
+      await this.drop(namespace, key, o.lease);
+      if (isAlreadyExists(e)) return { ...result, reused: true };
+      throw wrap(e, `unpack layer ${chainId}`);
+    }
+  }
+
+  /** A staged layer that will not be committed. */
+  discardStaged(staged: StagedLayer): void {
+    this.sn.dropStaged(staged.dir);
   }
 
   private async drop(namespace: string, key: string, lease: string | undefined): Promise<void> {

@@ -140,6 +140,46 @@ t.test('unpack', { skip: needsRoot }, async (t) => {
     await sn.remove('default', 'v-wh');
   });
 
+  t.test('staged layers: implicit parents listed, then given the attributes of the layers below', async (t) => {
+    const meta = openMetadata(join(base, 'meta-staged'));
+    t.teardown(() => meta.close());
+    const sn = OverlaySnapshotter.open(join(base, 'root-staged'), meta);
+    const up = new LayerUnpacker(sn);
+    const blobDir = fresh();
+    const blobOf = (name: string, entries: Array<TarEntry & { data?: string }>): string => {
+      const p = join(blobDir, name);
+      writeFileSync(p, tarArchive(entries));
+      return p;
+    };
+    const lower = blobOf('lower', [
+      { name: 'a/', type: 'dir', mode: 0o750, uid: 7, gid: 8 },
+      { name: 'a/b/', type: 'dir', mode: 0o700, uid: 9, gid: 9 },
+    ]);
+    const upper = blobOf('upper', [
+      { name: 'a/b/c', type: 'file', mode: 0o644, data: 'c' },
+      { name: 'x/y', type: 'file', mode: 0o644, data: 'y' },
+      { name: 'x/', type: 'dir', mode: 0o711 },
+    ]);
+    // the upper one is written first: the lower one is not there yet
+    const s2 = await up.extractStaged({ blobPath: upper, mediaType: MEDIA_TYPE_LAYER });
+    t.same(s2.implicitParents, ['a', 'a/b'], 'implicit parents, parents first; x has an entry of its own later');
+    t.equal(lstatSync(join(s2.fs, 'a', 'b')).mode & 0o7777, 0o755, 'made 0755 for now');
+    const s1 = await up.extractStaged({ blobPath: lower, mediaType: MEDIA_TYPE_LAYER });
+    await up.commitStaged({ namespace: 'default', parentChainId: undefined, chainId: 'sha256:s1', lease: undefined, staged: s1 });
+    await up.commitStaged({ namespace: 'default', parentChainId: 'sha256:s1', chainId: 'sha256:s2', lease: undefined, staged: s2 });
+    const dir = join(sn.root, 'snapshots', String(sn.store.get('default', 'sha256:s2').id), 'fs');
+    const st = (p: string) => lstatSync(join(dir, p));
+    t.same([st('a').mode & 0o7777, st('a').uid, st('a').gid], [0o750, 7, 8], 'a from the layer below');
+    t.same([st('a/b').mode & 0o7777, st('a/b').uid], [0o700, 9], 'a/b from the layer below');
+    t.equal(st('x').mode & 0o7777, 0o711, "x keeps its own entry's mode");
+    t.same(readdirSync(sn.root).filter((e) => e.startsWith('new-')), [], 'no staged directory left');
+    const s3 = await up.extractStaged({ blobPath: upper, mediaType: MEDIA_TYPE_LAYER });
+    up.discardStaged(s3);
+    t.notOk(existsSync(s3.dir), 'a discarded staged layer is removed');
+    await t.rejects(up.extractStaged({ blobPath: blobOf('bad', []).replace(/bad$/, 'missing'), mediaType: MEDIA_TYPE_LAYER }), /ENOENT/, 'a failure ...');
+    t.same(readdirSync(sn.root).filter((e) => e.startsWith('new-')), [], '... leaves no staged directory');
+  });
+
   t.test('whiteouts in remove mode (a plain directory) delete', async (t) => {
     const root = fresh();
     await apply([{ name: 'a/x', type: 'file', mode: 0o644 }, { name: 'a/y', type: 'file', mode: 0o644 }, { name: 'b', type: 'file', mode: 0o644 }], root, 'remove');
