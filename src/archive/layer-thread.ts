@@ -107,6 +107,12 @@ export async function applyLayerFile(job: ApplyJob, opts: Pick<ApplyLayerOptions
   });
 }
 
+/** Starts up to n workers now (a pull, before its blobs are in): a thread takes tens of ms to boot. */
+export function prewarmLayerThreads(n: number): void {
+  if (!layerThreadAvailable()) return;
+  while (idle.length < Math.min(n, MAX_IDLE)) park(new Worker(WORKER_FILE));
+}
+
 function park(w: Worker): void {
   if (idle.length >= MAX_IDLE) {
     void w.terminate();

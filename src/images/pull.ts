@@ -30,7 +30,9 @@ export interface Unpacker {
   /** whether a committed snapshot with this key exists in the namespace */
   exists(namespace: string, key: string): Promise<boolean>;
   unpackLayer(opts: { namespace: string; parentChainId: string | undefined; chainId: string; blobPath: string; mediaType: string; lease: string | undefined; expectedDiffId?: string | undefined; signal?: AbortSignal | undefined }): Promise<{ diffId: string; reused: boolean }>;
-  /** Layers side by side (optional): one written before its parent is a snapshot ... */
+  /** Layers side by side (optional): get ready to write n layers at once ... */
+  prewarmStaged?(n: number): void;
+  /** ... one written before its parent is a snapshot ... */
   extractStaged?(opts: { blobPath: string; mediaType: string; expectedDiffId?: string | undefined; signal?: AbortSignal | undefined }): Promise<StagedLayerRef>;
   /** ... committed in order once its parent is ... */
   commitStaged?(opts: { namespace: string; parentChainId: string | undefined; chainId: string; lease: string | undefined; staged: StagedLayerRef }): Promise<{ diffId: string; reused: boolean }>;

@@ -60,6 +60,7 @@ export async function unpackLayers(o: UnpackLayersOptions): Promise<void> {
   const { extractStaged, commitStaged, discardStaged } = unpacker;
   if (extractStaged && commitStaged && discardStaged && todo.filter(Boolean).length > 1) {
     await unpackSideBySide(o, todo, {
+      prewarm: unpacker.prewarmStaged?.bind(unpacker),
       extract: extractStaged.bind(unpacker),
       commit: commitStaged.bind(unpacker),
       discard: discardStaged.bind(unpacker),
@@ -75,6 +76,7 @@ export async function unpackLayers(o: UnpackLayersOptions): Promise<void> {
 const MAX_SIDE_BY_SIDE = 4;
 
 interface StagedOps {
+  prewarm?: (n: number) => void;
   extract: NonNullable<Unpacker['extractStaged']>;
   commit: NonNullable<Unpacker['commitStaged']>;
   discard: NonNullable<Unpacker['discardStaged']>;
@@ -90,7 +92,9 @@ async function unpackSideBySide(o: UnpackLayersOptions, todo: boolean[], ops: St
   const { target: t } = o;
   const stop = new AbortController();
   const signal = t.signal ? AbortSignal.any([t.signal, stop.signal]) : stop.signal;
-  const slots = semaphore(Math.max(1, Math.min(availableParallelism(), MAX_SIDE_BY_SIDE)));
+  const parallel = Math.max(1, Math.min(availableParallelism(), MAX_SIDE_BY_SIDE));
+  const slots = semaphore(parallel);
+  ops.prewarm?.(Math.min(parallel, todo.filter(Boolean).length));
   const staged = o.layers.map((l, i) => {
     if (!todo[i]) return undefined;
     const p = (async () => {

@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { isAlreadyExists, wrap } from '../errdefs.js';
 import { applyLayer, type LayerResult } from '../archive/layer.js';
-import { applyLayerFile } from '../archive/layer-thread.js';
+import { applyLayerFile, prewarmLayerThreads } from '../archive/layer-thread.js';
 import { inheritParentAttributes } from '../archive/apply.js';
 import type { OverlaySnapshotter } from './overlay.js';
 
@@ -125,6 +125,11 @@ export class LayerUnpacker {
       if (isAlreadyExists(e)) return { ...result, reused: true };
       throw wrap(e, `unpack layer ${chainId}`);
     }
+  }
+
+  /** Boots the threads that n layers side by side will use (while their blobs download). */
+  prewarmStaged(n: number): void {
+    prewarmLayerThreads(n);
   }
 
   /** A staged layer that will not be committed. */
