@@ -14,7 +14,7 @@
 // setuid) and times; directories' times last. Whiteouts either become
 // overlay whiteouts (mode 'overlay', the root is an overlay upperdir: a 0:0
 // character device, trusted.overlay.opaque=y) or delete (mode 'remove').
-import { closeSync, fstatSync, readdirSync, writeSync } from 'node:fs';
+import { fstatSync, readdirSync, writeSync } from 'node:fs';
 import { makedev, S_IFBLK, S_IFCHR, S_IFIFO } from '../linux/constants.js';
 import * as at from '../linux/fsat.js';
 import { SyscallError } from '../linux/syscall-error.js';
@@ -115,7 +115,7 @@ export class LayerWriter implements TarSink {
     } catch (e) {
       throw this.wrap(e);
     } finally {
-      closeSync(f.fd);
+      at.closeFd(f.fd);
     }
   }
 
@@ -138,11 +138,11 @@ export class LayerWriter implements TarSink {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    if (this.file) closeSync(this.file.fd);
+    if (this.file) at.closeFd(this.file.fd);
     this.file = undefined;
     this.dropDirCache();
-    for (const fd of this.lowerfds ?? []) if (fd >= 0) closeSync(fd);
-    closeSync(this.rootfd);
+    for (const fd of this.lowerfds ?? []) if (fd >= 0) at.closeFd(fd);
+    at.closeFd(this.rootfd);
   }
 
   private wrap(e: unknown): Error {
@@ -195,7 +195,7 @@ export class LayerWriter implements TarSink {
         try {
           this.ownerXattrsMode(fd, null, h, 'fd');
         } finally {
-          closeSync(fd);
+          at.closeFd(fd);
         }
         this.dirs.push({ parent, base, atime: latest(h.atime, h.mtime), mtime: h.mtime });
         return;
@@ -285,7 +285,7 @@ export class LayerWriter implements TarSink {
     try {
       return fstatSync(fd).isSymbolicLink();
     } finally {
-      closeSync(fd);
+      at.closeFd(fd);
     }
   }
 
@@ -323,7 +323,7 @@ export class LayerWriter implements TarSink {
   }
 
   private dropDirCache(): void {
-    for (const fd of this.dirfds.values()) closeSync(fd);
+    for (const fd of this.dirfds.values()) at.closeFd(fd);
     this.dirfds.clear();
   }
 
@@ -354,7 +354,7 @@ export class LayerWriter implements TarSink {
   private isDir(pfd: number, base: string): boolean {
     const fd = at.openatRaw(pfd, base, at.O_PATH | at.O_DIRECTORY | at.O_NOFOLLOW);
     if (fd < 0) return false;
-    closeSync(fd);
+    at.closeFd(fd);
     return true;
   }
 
@@ -386,7 +386,7 @@ export class LayerWriter implements TarSink {
     for (const p of this.implicit) if (p === path || p.startsWith(`${path}/`)) this.implicit.delete(p);
     for (const [k, fd] of this.dirfds) {
       if (k !== path && !k.startsWith(`${path}/`)) continue;
-      closeSync(fd);
+      at.closeFd(fd);
       this.dirfds.delete(k);
     }
   }
@@ -395,7 +395,7 @@ export class LayerWriter implements TarSink {
     // cached descriptors may point into what goes: keep only pfd, still in use
     for (const [k, fd] of this.dirfds) {
       if (fd === pfd) continue;
-      closeSync(fd);
+      at.closeFd(fd);
       this.dirfds.delete(k);
     }
     removeTreeAt(pfd, base);
@@ -407,7 +407,7 @@ export class LayerWriter implements TarSink {
       const r = at.fsetxattrRaw(fd, OVERLAY_OPAQUE, Buffer.from('y'));
       if (r < 0) throw new SyscallError('fsetxattr', -r, `${parent || '.'} ${OVERLAY_OPAQUE}`);
     } finally {
-      closeSync(fd);
+      at.closeFd(fd);
     }
   }
 
@@ -417,7 +417,7 @@ export class LayerWriter implements TarSink {
     try {
       this.clearBelow(fd, parent);
     } finally {
-      closeSync(fd);
+      at.closeFd(fd);
     }
   }
 
@@ -434,7 +434,7 @@ export class LayerWriter implements TarSink {
         try {
           this.clearBelow(sub, path);
         } finally {
-          closeSync(sub);
+          at.closeFd(sub);
         }
       }
     }
@@ -463,12 +463,12 @@ export function inheritParentAttributes(root: string, paths: readonly string[], 
       try {
         copyFromLower(lowerfds, pfd, path, path.slice(slash + 1));
       } finally {
-        if (pfd !== rootfd) closeSync(pfd);
+        if (pfd !== rootfd) at.closeFd(pfd);
       }
     }
   } finally {
-    for (const fd of lowerfds) if (fd >= 0) closeSync(fd);
-    closeSync(rootfd);
+    for (const fd of lowerfds) if (fd >= 0) at.closeFd(fd);
+    at.closeFd(rootfd);
   }
 }
 
@@ -496,8 +496,8 @@ function copyFromLower(lowerfds: readonly number[], pfd: number, path: string, b
       const ts = (ns: bigint): TarTime => ({ sec: Number(ns / 1_000_000_000n), nsec: Number(ns % 1_000_000_000n) });
       check(at.utimensatRaw(dst, null, latest(ts(st.atimeNs), ts(st.mtimeNs)), ts(st.mtimeNs), 0), 'utimensat');
     } finally {
-      closeSync(dst);
-      closeSync(src);
+      at.closeFd(dst);
+      at.closeFd(src);
     }
     return;
   }
@@ -519,7 +519,7 @@ export function removeTreeAt(pfd: number, base: string): void {
       }
     }
   } finally {
-    closeSync(fd);
+    at.closeFd(fd);
   }
   const d = at.unlinkatRaw(pfd, base, at.AT_REMOVEDIR);
   if (d < 0 && d !== -at.ENOENT) throw new SyscallError('unlinkat', -d, base);
