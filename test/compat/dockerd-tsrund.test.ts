@@ -170,6 +170,20 @@ t.test('dockerd 20.10 with tsrund as its containerd', { skip }, async (t) => {
     t.ok(digest, 'the manifest digest');
     t.equal((await docker(['rmi', `${ref}:latest`])).exitCode, 0, 'removed, layer too');
 
+    // tsrctl export's archive (OCI layout + docker's manifest.json) as dockerd 20.10's `docker load` takes it
+    const ctl = (args: string[]) => run(process.execPath, [TSRCTL, '--address', tsrund!.address, '-n', 'export', ...args]);
+    const got = await ctl(['pull', '-q', `${ref}:latest`]);
+    t.equal(got.exitCode, 0, said(got, 'tsrctl pull'));
+    const exported = await ctl(['export', `${ref}:latest`, lab.path('exported.tar')]);
+    t.equal(exported.exitCode, 0, said(exported, 'tsrctl export'));
+    const load = await docker(['load', '-i', lab.path('exported.tar')]);
+    t.equal(load.exitCode, 0, said(load, 'docker load of the export'));
+    t.match(load.stdout, `Loaded image: ${ref}:latest`);
+    const loaded = await docker(dockerRun('--rm', `${ref}:latest`));
+    t.equal(loaded.stdout, GREETING, said(loaded, 'the loaded image runs'));
+    t.equal((await docker(['rmi', `${ref}:latest`])).exitCode, 0, 'the loaded image removed');
+    t.equal((await ctl(['images', 'rm', `${ref}:latest`])).exitCode, 0, "tsrctl's copy removed");
+
     const pull = await docker(['pull', ref]);
     t.equal(pull.exitCode, 0, said(pull, 'docker pull'));
     t.match(pull.stdout, /Pull complete/, 'the layer was downloaded');
