@@ -2,7 +2,7 @@
 // them, the read-only root, /dev, masked and read-only paths, --no-pivot,
 // and mount destinations that try to leave the rootfs through symlinks.
 import t from 'tap';
-import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync, chmodSync, existsSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync, chmodSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeBundle } from '../helpers/bundle.js';
@@ -55,6 +55,7 @@ t.test('filesystem', { skip: needsRoot }, async (t) => {
 
   t.test('bind mounts: ro, rw, file, relative source, propagation, recursive read-only', async (t) => {
     const host = mkdtempSync(join(tmpdir(), 'tsrunc-src-'));
+    t.teardown(() => rmSync(host, { recursive: true, force: true }));
     chmodSync(host, 0o755);
     writeFileSync(join(host, 'hello.txt'), 'hello from the host\n');
     mkdirSync(join(host, 'sub'));
