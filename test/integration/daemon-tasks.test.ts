@@ -2,7 +2,7 @@
 // containerd's status codes for bad input, events in order, and what a
 // client leaves behind when it goes away mid-call. Ids start with "dk-".
 import t from 'tap';
-import { mkdtempSync, readdirSync, readFileSync, readSync, openSync, closeSync, rmdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, readSync, openSync, closeSync, rmdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
@@ -64,6 +64,7 @@ t.test('Tasks and Leases over gRPC', { skip: needsRoot }, async (t) => {
     conn?.close();
     await d?.stop();
     removeCgroupEverywhere(cgroupParent);
+    rmSync(fifoDir, { recursive: true, force: true });
   });
   const tasks = () => conn.service(Tasks);
   const containers = () => conn.service(Containers);
