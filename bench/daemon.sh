@@ -5,8 +5,11 @@
 # rounds (only ratios taken in the same run mean anything here):
 #   1. lifecycle through the API: Containers.Create, Tasks.Create/Start/Wait/
 #      Delete, Containers.Delete of /bin/true in a prepared rootfs, by the same
-#      client (bench/lifecycle.ts) against both daemons; per-call medians
-#   2. `ctr run --rm --rootfs DIR ID /bin/true` against both (ctr's own cost in)
+#      client (bench/lifecycle.ts) against both daemons; per-call medians;
+#      and the same from an image imported into both (`ctr images import`):
+#      Snapshots.Prepare on its chain ID first, Snapshots.Remove last
+#   2. `ctr run --rm --rootfs DIR ID /bin/true` and `ctr run --rm IMAGE ID
+#      /bin/true` against both (ctr's own cost in)
 #   3. memory per running container: RSS/PSS of tsrunc-shim against
 #      containerd-shim-runc-v2 and (podman, if installed) conmon, 10 `sleep`s
 #   4. tsrund's own RSS growth per container with HOLD (default 1000) running
@@ -73,12 +76,37 @@ wait_daemon "$TSOCK" || { cat "$W/tsrund.log" >&2; exit 1; }
 declare -A ADDR=([tsrund]=$TSOCK [containerd]=$CSOCK)
 NAMES=(tsrund containerd)
 mkdir -p "$W/res"
+
+# The bundle's rootfs as a one-layer OCI image, imported (and unpacked) by
+# `ctr images import` into both daemons: the parent of the image runs.
+oci=$W/oci
+mkdir -p "$oci/blobs/sha256"
+tar -C "$ROOTFS" --sort=name --owner=0 --group=0 --numeric-owner --mtime=@0 -cf "$W/layer.tar" .
+CHAIN=sha256:$(sha256sum "$W/layer.tar" | cut -d' ' -f1)
+gzip -n -c "$W/layer.tar" >"$W/layer.tgz"
+blob() { local d; d=$(sha256sum "$1" | cut -d' ' -f1); mv "$1" "$oci/blobs/sha256/$d"; echo "$d $(stat -c %s "$oci/blobs/sha256/$d")"; }
+read -r ld ls < <(blob "$W/layer.tgz")
+jq -cn --arg c "$CHAIN" '{architecture: "amd64", os: "linux", config: {Cmd: ["/bin/true"]}, rootfs: {type: "layers", diff_ids: [$c]}}' >"$W/config.json"
+read -r cd cs < <(blob "$W/config.json")
+jq -cn --arg c "sha256:$cd" --argjson cs "$cs" --arg l "sha256:$ld" --argjson ls "$ls" \
+  '{schemaVersion: 2, mediaType: "application/vnd.oci.image.manifest.v1+json", config: {mediaType: "application/vnd.oci.image.config.v1+json", digest: $c, size: $cs}, layers: [{mediaType: "application/vnd.oci.image.layer.v1.tar+gzip", digest: $l, size: $ls}]}' >"$W/manifest.json"
+read -r md ms < <(blob "$W/manifest.json")
+jq -cn --arg d "sha256:$md" --argjson s "$ms" '{schemaVersion: 2, manifests: [{mediaType: "application/vnd.oci.image.manifest.v1+json", digest: $d, size: $s, annotations: {"org.opencontainers.image.ref.name": "latest"}}]}' >"$oci/index.json"
+echo '{"imageLayoutVersion":"1.0.0"}' >"$oci/oci-layout"
+tar -C "$oci" -cf "$W/image.tar" .
+for nm in "${NAMES[@]}"; do
+  ctr --address "${ADDR[$nm]}" -n bench images import --index-name bench/busybox:latest "$W/image.tar" >/dev/null
+  ctr --address "${ADDR[$nm]}" -n bench snapshots ls | grep -q "^$CHAIN " || { echo "no snapshot $CHAIN in $nm after the import" >&2; exit 1; }
+done
 for r in $(seq "$ROUNDS"); do
   for k in 0 1; do
     nm=${NAMES[$(( (k + r) % 2 ))]}
     "${LC[@]}" lifecycle "${ADDR[$nm]}" "$ROOTFS" "$RUNS" "$nm" >"$W/res/api-$nm-$r.json"
+    "${LC[@]}" image "${ADDR[$nm]}" "$CHAIN" "$RUNS" "$nm" >"$W/res/img-$nm-$r.json"
     hyperfine --style none --warmup 2 --runs "$RUNS" --export-json "$W/res/ctr-$nm-$r.json" \
       "ctr --address ${ADDR[$nm]} -n bench run --rm --rootfs $ROOTFS c\$\$ /bin/true" >/dev/null 2>>"$W/hyperfine.log"
+    hyperfine --style none --warmup 2 --runs "$RUNS" --export-json "$W/res/ctri-$nm-$r.json" \
+      "ctr --address ${ADDR[$nm]} -n bench run --rm bench/busybox:latest i\$\$ /bin/true" >/dev/null 2>>"$W/hyperfine.log"
   done
   echo "# round $r/$ROUNDS done (loadavg $(cut -d' ' -f1 /proc/loadavg))" >&2
 done
@@ -95,12 +123,30 @@ for nm in "${NAMES[@]}"; do
   printf '%-12s %8s' "$nm" "${API[$nm]}"
   for p in $phases; do printf ' %16s' "$(jq ".phases.$p[]" "$W"/res/api-"$nm"-*.json | median)"; done; echo
 done
+declare -A IMG
+echo "## the same from an image (Snapshots.Prepare on its chain ID, mounts to Tasks.Create, Snapshots.Remove) (ms)"
+printf '%-12s %8s' daemon total
+iphases=$(jq -r '.phases | keys_unsorted[]' "$W/res/img-tsrund-1.json")
+for p in $iphases; do printf ' %16s' "$p"; done; echo
+for nm in "${NAMES[@]}"; do
+  IMG[$nm]=$(jq '.total_ms[]' "$W"/res/img-"$nm"-*.json | median)
+  printf '%-12s %8s' "$nm" "${IMG[$nm]}"
+  for p in $iphases; do printf ' %16s' "$(jq ".phases.$p[]" "$W"/res/img-"$nm"-*.json | median)"; done; echo
+done
 echo "## ctr run --rm --rootfs of /bin/true (ms)"
 for nm in "${NAMES[@]}"; do
   line=$(pooled_stats "ctr-$nm" "$W"/res/ctr-"$nm"-*.json); echo "$line"
   CTR[$nm]=$(sed -E 's/.*median_ms=([0-9.]+).*/\1/' <<<"$line")
 done
-echo "## ratios tsrund / containerd: API lifecycle $(ratio "${API[tsrund]}" "${API[containerd]}"), ctr run --rm $(ratio "${CTR[tsrund]}" "${CTR[containerd]}")"
+echo "## ctr run --rm IMAGE /bin/true (ms)"
+declare -A CTRI
+for nm in "${NAMES[@]}"; do
+  line=$(pooled_stats "ctr-image-$nm" "$W"/res/ctri-"$nm"-*.json); echo "$line"
+  CTRI[$nm]=$(sed -E 's/.*median_ms=([0-9.]+).*/\1/' <<<"$line")
+done
+prep=$(jq '.phases.snapshot_prepare[]' "$W"/res/img-tsrund-*.json | median)
+echo "## an image's run through tsrund's API: ${IMG[tsrund]} ms; allowed (issue 6): half of containerd's ctr run --rm IMAGE + one prepare = $(jq -n "(${CTRI[containerd]} / 2 + $prep) * 100 | round / 100") ms"
+echo "## ratios tsrund / containerd: API lifecycle $(ratio "${API[tsrund]}" "${API[containerd]}"), from an image $(ratio "${IMG[tsrund]}" "${IMG[containerd]}"), ctr run --rm $(ratio "${CTR[tsrund]}" "${CTR[containerd]}")"
 
 rss_pss() { # pid -> "rss_kb pss_kb"
   echo "$(awk '/^VmRSS:/{print $2}' "/proc/$1/status" 2>/dev/null || echo 0) $(awk '/^Pss:/{print $2}' "/proc/$1/smaps_rollup" 2>/dev/null || echo 0)"

@@ -6,10 +6,18 @@
 //
 //   node --import=<tap's ts loader> bench/lifecycle.ts lifecycle ADDRESS ROOTFS RUNS NAME
 //     -> one JSON line: {name, runs, total_ms: [...], phases: {create: [...], ...}}
+//   ... image ADDRESS PARENT RUNS NAME: the same from an image, as `ctr run IMAGE`
+//     and `tsrctl run IMAGE` do it: under a lease (without one, containerd's
+//     collector may take the new snapshot before a container holds it),
+//     Snapshots.Prepare on the image's top snapshot PARENT (its chain ID)
+//     first, the mounts given to Tasks.Create, Snapshots.Remove and the
+//     lease's deletion last
 //   ... hold ADDRESS ROOTFS COUNT  (COUNT running `sleep` containers, 4 at a time;
 //     prints "ready", waits for a line on stdin, then removes them)
 import { createInterface } from 'node:readline';
 import { Containers } from '../src/gen/containerd/services/containers/v1/containers_pb.js';
+import { Leases } from '../src/gen/containerd/services/leases/v1/leases_pb.js';
+import { Snapshots } from '../src/gen/containerd/services/snapshots/v1/snapshots_pb.js';
 import { Tasks } from '../src/gen/containerd/services/tasks/v1/tasks_pb.js';
 import { connect, type Connection } from '../src/client/index.js';
 import { defaultSpec } from '../src/oci/default-spec.js';
@@ -27,8 +35,9 @@ function spec(rootfs: string, id: string, args: string[]) {
   return packJson(SPEC_TYPE_URL, s);
 }
 
-async function lifecycle(conn: Connection, rootfs: string, id: string): Promise<Record<string, number>> {
+async function lifecycle(conn: Connection, rootfs: string, id: string, image = false): Promise<Record<string, number>> {
   const tasks = conn.service(Tasks);
+  const snapshots = conn.service(Snapshots);
   const times: Record<string, number> = {};
   let t = performance.now();
   const lap = (name: string) => {
@@ -37,9 +46,18 @@ async function lifecycle(conn: Connection, rootfs: string, id: string): Promise<
     t = now;
   };
   const begin = t;
-  await conn.service(Containers).create({ container: { id, runtime: { name: 'io.containerd.runc.v2' }, spec: spec(rootfs, id, ['/bin/true']) } });
+  let mounts: Awaited<ReturnType<typeof snapshots.prepare>>['mounts'] = [];
+  let lease: string | undefined;
+  if (image) {
+    lease = (await conn.service(Leases).create({ id: `lease-${id}`, labels: { 'containerd.io/gc.expire': new Date(Date.now() + 3600_000).toISOString() } })).lease!.id;
+    lap('lease_create');
+    mounts = (await snapshots.prepare({ snapshotter: 'overlayfs', key: id, parent: rootfs }, { lease })).mounts;
+    lap('snapshot_prepare');
+  }
+  const container = image ? { snapshotter: 'overlayfs', snapshotKey: id } : {};
+  await conn.service(Containers).create({ container: { id, runtime: { name: 'io.containerd.runc.v2' }, spec: spec(image ? 'rootfs' : rootfs, id, ['/bin/true']), ...container } }, { lease });
   lap('container_create');
-  await tasks.create({ containerId: id });
+  await tasks.create({ containerId: id, rootfs: mounts });
   lap('task_create');
   const waiting = tasks.wait({ containerId: id });
   await tasks.start({ containerId: id });
@@ -51,23 +69,30 @@ async function lifecycle(conn: Connection, rootfs: string, id: string): Promise<
   lap('task_delete');
   await conn.service(Containers).delete({ id });
   lap('container_delete');
+  if (image) {
+    await snapshots.remove({ snapshotter: 'overlayfs', key: id });
+    lap('snapshot_remove');
+    await conn.service(Leases).delete({ id: lease! });
+    lap('lease_delete');
+  }
   times.total = performance.now() - begin;
   return times;
 }
 
 async function main(): Promise<void> {
   const [mode, address, rootfs, countText, name = address] = process.argv.slice(2);
-  if (!mode || !address || !rootfs || !countText) throw new Error('usage: lifecycle.ts lifecycle|hold ADDRESS ROOTFS N [NAME]');
+  if (!mode || !address || !rootfs || !countText) throw new Error('usage: lifecycle.ts lifecycle|image|hold ADDRESS ROOTFS|PARENT N [NAME]');
   const count = Number(countText);
   const conn = connect(address, { namespace: NS });
   await conn.ready();
   const tag = `${process.pid.toString(36)}${Date.now().toString(36)}`;
   try {
-    if (mode === 'lifecycle') {
-      for (let i = 0; i < 3; i++) await lifecycle(conn, rootfs, `w${tag}-${i}`);
+    if (mode === 'lifecycle' || mode === 'image') {
+      const image = mode === 'image';
+      for (let i = 0; i < 3; i++) await lifecycle(conn, rootfs, `w${tag}-${i}`, image);
       const phases: Record<string, number[]> = {};
       for (let i = 0; i < count; i++) {
-        for (const [k, v] of Object.entries(await lifecycle(conn, rootfs, `l${tag}-${i}`))) (phases[k] ??= []).push(Math.round(v * 100) / 100);
+        for (const [k, v] of Object.entries(await lifecycle(conn, rootfs, `l${tag}-${i}`, image))) (phases[k] ??= []).push(Math.round(v * 100) / 100);
       }
       const total = phases.total!;
       delete phases.total;
