@@ -221,6 +221,12 @@ export class ContentStore {
     return s;
   }
 
+  /** Where a blob the namespace has a record of lies on disk (for a reader on another thread). */
+  pathOf(namespace: string, digest: string): string {
+    this.info(namespace, digest);
+    return this.blobPath(digest);
+  }
+
   /** The whole blob (for manifests and configs). */
   async readAll(namespace: string, digest: string): Promise<Buffer> {
     this.info(namespace, digest);

@@ -16,6 +16,7 @@ import type { Readable, Transform } from 'node:stream';
 import { createGzip } from 'node:zlib';
 import { invalidArgument, isAlreadyExists, notImplemented } from '../errdefs.js';
 import { applyLayer, MEDIA_TYPE_LAYER, MEDIA_TYPE_LAYER_GZIP, layerCompression } from '../archive/layer.js';
+import { applyLayerFile } from '../archive/layer-thread.js';
 import type { ApplyTarget } from '../archive/apply.js';
 import { tarChanges } from '../archive/changes.js';
 import { tarDirectory } from '../archive/diff.js';
@@ -34,6 +35,8 @@ export interface Descriptor {
 /** What the differ needs of the content store. */
 export interface DiffContent {
   readStream(namespace: string, digest: string): Readable;
+  /** the blob's file, for the layer thread (optional) */
+  pathOf?(namespace: string, digest: string): string;
   writer(namespace: string, ref: string, opts: { lease?: string | undefined }): Promise<{
     write(data: Uint8Array): Promise<void>;
     commit(size: number, expected: string, labels?: Record<string, string>): Promise<string>;
@@ -93,8 +96,9 @@ export class Differ {
     if (!desc.digest) throw invalidArgument('diff descriptor must have a digest');
     layerCompression(desc.mediaType);
     const target = applyTarget(mounts);
-    const blob = this.content.readStream(namespace, desc.digest);
-    const r = await applyLayer(blob, desc.mediaType, target, { signal });
+    const r = this.content.pathOf
+      ? await applyLayerFile({ blobPath: this.content.pathOf(namespace, desc.digest), mediaType: desc.mediaType, target }, { signal })
+      : await applyLayer(this.content.readStream(namespace, desc.digest), desc.mediaType, target, { signal });
     return { mediaType: MEDIA_TYPE_LAYER, digest: r.diffId, size: r.size };
   }
 
