@@ -99,6 +99,20 @@ export class EventBus {
     };
   }
 
+  /** Whether a subscription now registered would receive an event of this namespace and topic (its filters on those two). */
+  hasSubscriberFor(namespace: string, topic: string): boolean {
+    if (this.subs.size === 0) return false;
+    const get = messageFieldGetter(EnvelopeSchema, create(EnvelopeSchema, { namespace, topic }), this.registry);
+    for (const s of this.subs) {
+      try {
+        if (s.filter.match(get)) return true;
+      } catch {
+        /* a filter on the event's own fields: not known yet */
+      }
+    }
+    return false;
+  }
+
   /** Subscriptions now registered (a Subscribe stream that ended must leave none). */
   get subscriberCount(): number {
     return this.subs.size;

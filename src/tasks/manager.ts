@@ -123,8 +123,8 @@ function statusOf(e: unknown): ErrdefsError {
 
 export class TaskManager {
   private tasks = new Map<string, Task>();
-  /** events restore() found, until releaseRestored() */
-  private held: (() => void)[] = [];
+  /** events restore() found (/tasks/exit first of each), until releaseRestored() */
+  private held: Array<{ namespace: string; publish: () => void }> = [];
   /** inside restore(): what is found now happened while no daemon ran */
   private restoring = false;
   constructor(private readonly o: TaskManagerOptions) {}
@@ -263,7 +263,7 @@ export class TaskManager {
           this.o.log.warn(`task ${namespace}/${id}: ${(e as Error).message}`);
         }
       };
-      if (this.restoring) this.held.push(publish);
+      if (this.restoring) this.held.push({ namespace, publish });
       else publish();
     }
     for (const w of t.waiters.get(p.name) ?? []) w(exit);
@@ -281,7 +281,12 @@ export class TaskManager {
    * containerd's shims retry their publishing until containerd is back.
    */
   releaseRestored(): void {
-    for (const publish of this.held.splice(0)) publish();
+    for (const { publish } of this.held.splice(0)) publish();
+  }
+
+  /** The namespaces of the events restore() holds (each of them starts with a /tasks/exit). */
+  get heldNamespaces(): string[] {
+    return [...new Set(this.held.map((h) => h.namespace))];
   }
 
   /** The shim died (kill -9): as containerd, the container is killed and the task reported gone. */
@@ -665,7 +670,7 @@ export class TaskManager {
         this.o.publish(ns, { type: 'TaskExit', topic: '/tasks/exit', containerId: id, id, pid: rec.pid, exitStatus: exit.status, exitedAt: exit.exitedAt });
         this.o.publish(ns, { type: 'TaskDelete', topic: '/tasks/delete', containerId: id, id: '', pid: rec.pid, exitStatus: exit.status, exitedAt: exit.exitedAt });
       };
-      if (this.restoring) this.held.push(publish);
+      if (this.restoring) this.held.push({ namespace: ns, publish });
       else publish();
     }
   }

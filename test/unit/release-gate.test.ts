@@ -1,13 +1,15 @@
 // releaseOnSubscriber on a real EventBus with a manual clock: the held
-// events go out no sooner than MIN, at once when a subscriber comes after
-// MIN, at MAX without one, exactly once, never after a cancel; and the gate
-// leaves no watcher on the bus or timer behind.
+// events go out no sooner than MIN, SETTLE after a subscriber comes after
+// MIN (so that the client's other streams exist too), at MAX without one,
+// exactly once, never after a cancel; and the gate leaves no watcher on the
+// bus or timer behind.
 import t from 'tap';
 import { EventBus } from '../../src/events/bus.js';
 import { releaseOnSubscriber, type SetTimer, type SubscriberSource } from '../../src/events/release-gate.js';
 
 const MIN = 1000;
 const MAX = 10_000;
+const SETTLE = 250;
 
 /** Timers run by advance(ms), in time order. */
 function manualClock() {
@@ -51,34 +53,37 @@ function gate() {
       };
     },
   };
-  const cancel = releaseOnSubscriber(source, () => released.push(clock.now()), { minMs: MIN, maxMs: MAX, setTimer: clock.setTimer });
+  const cancel = releaseOnSubscriber(source, () => released.push(clock.now()), { minMs: MIN, maxMs: MAX, settleMs: SETTLE, setTimer: clock.setTimer });
   return { bus, clock, released, cancel, watchers: () => watching };
 }
 
-t.test('a subscriber from the start: released at MIN, not before', async (t) => {
+t.test('a subscriber from the start: released SETTLE after MIN, not before', async (t) => {
   const g = gate();
   g.bus.subscribe([], () => {});
-  g.clock.advance(MIN - 1);
-  t.same(g.released, [], 'held before MIN');
+  g.clock.advance(MIN + SETTLE - 1);
+  t.same(g.released, [], 'held before MIN + SETTLE');
   g.clock.advance(1);
-  t.same(g.released, [MIN]);
+  t.same(g.released, [MIN + SETTLE]);
   g.clock.advance(MAX);
-  t.same(g.released, [MIN], 'once');
+  t.same(g.released, [MIN + SETTLE], 'once');
   g.cancel();
   t.equal(g.clock.pending(), 0, 'no timer left');
   t.equal(g.watchers(), 0, 'no watcher left on the bus');
 });
 
-t.test('a subscriber after MIN: released as it subscribes', async (t) => {
+t.test('a subscriber after MIN: released SETTLE after it subscribes', async (t) => {
   const g = gate();
   g.clock.advance(3000);
   t.same(g.released, []);
   let seen = 0;
   g.bus.subscribe([], () => seen++);
-  t.same(g.released, [3000], 'on the subscription, not on a later tick');
+  t.same(g.released, [], 'not yet: the same client may open another stream');
+  g.clock.advance(100);
   g.bus.subscribe([], () => {});
+  g.clock.advance(SETTLE - 100);
+  t.same(g.released, [3000 + SETTLE], 'SETTLE after the first subscription, not postponed by the second');
   g.clock.advance(MAX);
-  t.same(g.released, [3000], 'once');
+  t.same(g.released, [3000 + SETTLE], 'once');
   t.equal(g.clock.pending(), 0);
   t.equal(g.watchers(), 0);
   t.equal(seen, 0, 'the gate publishes nothing itself');
@@ -101,7 +106,19 @@ t.test('a subscriber gone before MIN does not count; the next one releases', asy
   g.clock.advance(MIN);
   t.same(g.released, [], 'nobody listens at MIN');
   g.bus.subscribe([], () => {});
-  t.same(g.released, [1500]);
+  g.clock.advance(SETTLE);
+  t.same(g.released, [1500 + SETTLE]);
+});
+
+t.test('cancelled while settling: never released, nothing left', async (t) => {
+  const g = gate();
+  g.clock.advance(MIN);
+  g.bus.subscribe([], () => {});
+  g.clock.advance(SETTLE / 2);
+  g.cancel();
+  t.equal(g.clock.pending(), 0, 'the settle timer cleared too');
+  g.clock.advance(MAX);
+  t.same(g.released, []);
 });
 
 t.test('cancelled (the daemon stops): never released, nothing left', async (t) => {
@@ -123,6 +140,37 @@ t.test('with the default timers: released on the subscription after MIN', async 
     releaseOnSubscriber(bus, () => ((at = Date.now() - start), resolve()), { minMs: 50, maxMs: 5000 });
   });
   setTimeout(() => bus.subscribe([], () => {}), 120);
+  // the gate's timers do not hold the process (the daemon's server does): hold it here
+  const hold = setTimeout(() => {}, 5000);
   await released;
-  t.ok(at >= 120 && at < 1000, `released at ${at} ms, when the subscriber came`);
+  clearTimeout(hold);
+  t.ok(at >= 120 + 250 && at < 1500, `released at ${at} ms, SETTLE (250 ms) after the subscriber came`);
+});
+
+t.test("ready: a subscriber to another namespace's events does not release them", async (t) => {
+  const bus = new EventBus();
+  const clock = manualClock();
+  const released: number[] = [];
+  const ready = () => bus.hasSubscriberFor('moby', '/tasks/exit');
+  releaseOnSubscriber(bus, () => released.push(clock.now()), { minMs: MIN, maxMs: MAX, settleMs: SETTLE, setTimer: clock.setTimer, ready });
+  clock.advance(2000);
+  // dockerd 20.10's two streams, plugins first
+  bus.subscribe(['namespace==plugins.moby,topic~=|^/tasks/|'], () => {});
+  clock.advance(3000);
+  t.same(released, [], 'only plugins.moby listens: held');
+  bus.subscribe(['namespace==moby,topic~=|^/tasks/|'], () => {});
+  clock.advance(SETTLE);
+  t.same(released, [5000 + SETTLE], "released once moby's exits have a listener");
+});
+
+t.test('hasSubscriberFor: by the filters on namespace and topic', async (t) => {
+  const bus = new EventBus();
+  t.notOk(bus.hasSubscriberFor('moby', '/tasks/exit'), 'nobody');
+  const off = bus.subscribe(['namespace==moby,topic~=|^/tasks/|'], () => {});
+  t.ok(bus.hasSubscriberFor('moby', '/tasks/exit'));
+  t.notOk(bus.hasSubscriberFor('moby', '/images/create'), 'another topic');
+  t.notOk(bus.hasSubscriberFor('default', '/tasks/exit'), 'another namespace');
+  off();
+  bus.subscribe([], () => {});
+  t.ok(bus.hasSubscriberFor('default', '/tasks/exit'), 'no filter: everything');
 });

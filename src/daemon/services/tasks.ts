@@ -147,7 +147,12 @@ export default defineService({
     const tm = new TaskManager({ stateDir: config.state, publish: (ns, e) => publishTaskEvent(events, ns, e), log });
     tm.restore();
     const cancelRelease = tm.holdsRestoredEvents
-      ? releaseOnSubscriber(events, () => tm.releaseRestored(), { minMs: RESTORED_EVENTS_MIN_MS, maxMs: RESTORED_EVENTS_MAX_MS })
+      ? releaseOnSubscriber(events, () => tm.releaseRestored(), {
+          minMs: RESTORED_EVENTS_MIN_MS,
+          maxMs: RESTORED_EVENTS_MAX_MS,
+          // someone listening to each namespace's exits (dockerd opens plugins.moby's stream and moby's separately)
+          ready: () => tm.heldNamespaces.every((ns) => events.hasSubscriberFor(ns, '/tasks/exit')),
+        })
       : () => {};
     onStop(() => {
       cancelRelease();
