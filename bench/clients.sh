@@ -37,7 +37,7 @@ for p in /etc/docker/key.json /run/docker/plugins /run/docker /run/containerd/s 
   /run/containers/networks /run/containers /run/tsrunc; do
   [ -e "$p" ] || created+=("$p")
 done
-cgroups_before=$(ls -d /sys/fs/cgroup/*/docker /sys/fs/cgroup/*/libpod_parent 2>/dev/null || true)
+cgroups_before=$(engine_cgroups docker libpod_parent)
 
 P=(podman --root "$W/podman/root" --runroot "$W/podman/runroot" --tmpdir "$W/podman/tmp"
    --storage-driver overlay --cgroup-manager cgroupfs --events-backend file)
@@ -54,9 +54,7 @@ cleanup() {
   "${P[@]}" rm -af -t 0 >/dev/null 2>&1
   for id in $(ctr --address "$CSOCK" -n moby tasks ls -q 2>/dev/null); do ctr --address "$CSOCK" -n moby tasks rm -f "$id" >/dev/null 2>&1; done
   lab_cleanup
-  for d in $(ls -d /sys/fs/cgroup/*/docker /sys/fs/cgroup/*/libpod_parent 2>/dev/null); do
-    grep -qx "$d" <<<"$cgroups_before" || find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null
-  done
+  remove_new_cgroups "$cgroups_before" docker libpod_parent
 }
 trap cleanup EXIT
 

@@ -32,7 +32,7 @@ W=$(mktemp -d /tmp/tsrunc-bench-daemon.XXXXXX)
 chmod 755 "$W"
 created=()
 for p in /run/containerd/s /run/containerd/fifo /run/containerd /run/containers; do [ -e "$p" ] || created+=("$p"); done
-cgroups_before=$(ls -d /sys/fs/cgroup/*/bench /sys/fs/cgroup/*/libpod_parent 2>/dev/null || true)
+cgroups_before=$(engine_cgroups bench libpod_parent)
 TSOCK=$W/tsrund.sock
 CSOCK=$W/containerd/containerd.sock
 P=(podman --root "$W/podman/root" --runroot "$W/podman/runroot" --tmpdir "$W/podman/tmp"
@@ -55,9 +55,7 @@ cleanup() {
   remove_all "$TSOCK"
   remove_all "$CSOCK"
   lab_cleanup
-  for d in $(ls -d /sys/fs/cgroup/*/bench /sys/fs/cgroup/*/libpod_parent 2>/dev/null); do
-    grep -qx "$d" <<<"$cgroups_before" || find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null
-  done
+  remove_new_cgroups "$cgroups_before" bench libpod_parent
 }
 trap cleanup EXIT
 
@@ -113,37 +111,36 @@ done
 
 median() { jq -s 'sort | .[(length - 1) / 2 | floor] * 100 | round / 100'; }
 ratio() { jq -n "($1 / $2) * 100 | round / 100"; }
-declare -A API CTR
-echo "## lifecycle through the API (ms, medians over $ROUNDS rounds x $RUNS runs)"
-printf '%-12s %8s' daemon total
-phases=$(jq -r '.phases | keys_unsorted[]' "$W/res/api-tsrund-1.json")
-for p in $phases; do printf ' %16s' "$p"; done; echo
-for nm in "${NAMES[@]}"; do
-  API[$nm]=$(jq '.total_ms[]' "$W"/res/api-"$nm"-*.json | median)
-  printf '%-12s %8s' "$nm" "${API[$nm]}"
-  for p in $phases; do printf ' %16s' "$(jq ".phases.$p[]" "$W"/res/api-"$nm"-*.json | median)"; done; echo
-done
-declare -A IMG
-echo "## the same from an image (Snapshots.Prepare on its chain ID, mounts to Tasks.Create, Snapshots.Remove) (ms)"
-printf '%-12s %8s' daemon total
-iphases=$(jq -r '.phases | keys_unsorted[]' "$W/res/img-tsrund-1.json")
-for p in $iphases; do printf ' %16s' "$p"; done; echo
-for nm in "${NAMES[@]}"; do
-  IMG[$nm]=$(jq '.total_ms[]' "$W"/res/img-"$nm"-*.json | median)
-  printf '%-12s %8s' "$nm" "${IMG[$nm]}"
-  for p in $iphases; do printf ' %16s' "$(jq ".phases.$p[]" "$W"/res/img-"$nm"-*.json | median)"; done; echo
-done
-echo "## ctr run --rm --rootfs of /bin/true (ms)"
-for nm in "${NAMES[@]}"; do
-  line=$(pooled_stats "ctr-$nm" "$W"/res/ctr-"$nm"-*.json); echo "$line"
-  CTR[$nm]=$(sed -E 's/.*median_ms=([0-9.]+).*/\1/' <<<"$line")
-done
-echo "## ctr run --rm IMAGE /bin/true (ms)"
-declare -A CTRI
-for nm in "${NAMES[@]}"; do
-  line=$(pooled_stats "ctr-image-$nm" "$W"/res/ctri-"$nm"-*.json); echo "$line"
-  CTRI[$nm]=$(sed -E 's/.*median_ms=([0-9.]+).*/\1/' <<<"$line")
-done
+# phase_table KIND TITLE OUT: per daemon the median total and per-call medians
+# of res/KIND-*.json (bench/lifecycle.ts output); totals into the array OUT
+phase_table() {
+  local kind=$1 nm p phases
+  local -n out=$3
+  echo "## $2"
+  printf '%-12s %8s' daemon total
+  phases=$(jq -r '.phases | keys_unsorted[]' "$W/res/$kind-tsrund-1.json")
+  for p in $phases; do printf ' %16s' "$p"; done; echo
+  for nm in "${NAMES[@]}"; do
+    out[$nm]=$(jq '.total_ms[]' "$W"/res/"$kind"-"$nm"-*.json | median)
+    printf '%-12s %8s' "$nm" "${out[$nm]}"
+    for p in $phases; do printf ' %16s' "$(jq ".phases.$p[]" "$W"/res/"$kind"-"$nm"-*.json | median)"; done; echo
+  done
+}
+# ctr_table KIND TITLE OUT: pooled hyperfine medians of res/KIND-*.json per daemon into the array OUT
+ctr_table() {
+  local kind=$1 nm line
+  local -n out=$3
+  echo "## $2"
+  for nm in "${NAMES[@]}"; do
+    line=$(pooled_stats "$kind-$nm" "$W"/res/"$kind"-"$nm"-*.json); echo "$line"
+    out[$nm]=$(sed -E 's/.*median_ms=([0-9.]+).*/\1/' <<<"$line")
+  done
+}
+declare -A API IMG CTR CTRI
+phase_table api "lifecycle through the API (ms, medians over $ROUNDS rounds x $RUNS runs)" API
+phase_table img "the same from an image (Snapshots.Prepare on its chain ID, mounts to Tasks.Create, Snapshots.Remove) (ms)" IMG
+ctr_table ctr "ctr run --rm --rootfs of /bin/true (ms)" CTR
+ctr_table ctri "ctr run --rm IMAGE /bin/true (ms)" CTRI
 prep=$(jq '.phases.snapshot_prepare[]' "$W"/res/img-tsrund-*.json | median)
 echo "## an image's run through tsrund's API: ${IMG[tsrund]} ms; allowed (issue 6): half of containerd's ctr run --rm IMAGE + one prepare = $(jq -n "(${CTRI[containerd]} / 2 + $prep) * 100 | round / 100") ms"
 echo "## ratios tsrund / containerd: API lifecycle $(ratio "${API[tsrund]}" "${API[containerd]}"), from an image $(ratio "${IMG[tsrund]}" "${IMG[containerd]}"), ctr run --rm $(ratio "${CTR[tsrund]}" "${CTR[containerd]}")"

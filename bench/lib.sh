@@ -76,3 +76,19 @@ lab_cleanup() {
     if [ -d "$p" ]; then find "$p" -depth -type d -empty -delete 2>/dev/null; else rm -f "$p"; fi
   done
 }
+
+# engine_cgroups NAME...: the cgroup directories called NAME in every
+# hierarchy now (what a run's engines will make under them goes at the end)
+engine_cgroups() {
+  local n
+  for n in "$@"; do ls -d /sys/fs/cgroup/*/"$n" 2>/dev/null || true; done
+}
+
+# remove_new_cgroups BEFORE NAME...: removes each NAME cgroup (and what is
+# under it) that was not in BEFORE (engine_cgroups' output at the start)
+remove_new_cgroups() {
+  local before=$1 d; shift
+  for d in $(engine_cgroups "$@"); do
+    grep -qx "$d" <<<"$before" || find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null
+  done
+}

@@ -12,6 +12,7 @@ import { sha256 } from '../content/digest.js';
 import type { ImageRecord, Metadata } from '../metadata/index.js';
 import { LABEL_GC_EXPIRE } from '../metadata/gc.js';
 import { fetchBlob, mergeLabels, putBlob, refKey, ResumableError, type BlobTarget } from './fetch.js';
+import { limiter } from './limit.js';
 import { unpackLayers } from './unpack.js';
 import { chainIds, formatPlatform, hostPlatform, isIndex, isManifest, parseJson, selectManifest, type ImageConfig, type ImageIndex, type ImageManifest, type OciDescriptor, type Platform } from './media.js';
 import { familiarRepository, formatReference, parseReference, type Reference } from './reference.js';
@@ -205,20 +206,7 @@ function downloadAll(
   emit: (e: PullEvent) => void,
   display: string,
 ): Promise<boolean>[] {
-  let active = 0;
-  const queue: Array<() => void> = [];
-  const slot = (): Promise<void> =>
-    new Promise((resolve) => {
-      if (active < limit) {
-        active++;
-        resolve();
-      } else queue.push(() => resolve());
-    });
-  const release = (): void => {
-    const next = queue.shift();
-    if (next) next();
-    else active--;
-  };
+  const slots = limiter(limit);
   let failed = false;
   const out = layers.map(async (l) => {
     const id = shortId(l.digest);
@@ -228,8 +216,7 @@ function downloadAll(
       return false;
     }
     emit({ kind: 'layer', id, status: 'Waiting' });
-    await slot();
-    try {
+    return slots(async () => {
       if (failed) throw new Error('cancelled: another layer failed');
       let last = 0;
       const fresh = await fetchBlob(t, client, ref.path, l, refKey('layer', l.digest), source, {
@@ -246,12 +233,10 @@ function downloadAll(
         emit({ kind: 'layer', id, status: 'Download complete' });
       }
       return fresh;
-    } catch (e) {
+    }).catch((e: unknown) => {
       failed = true;
       throw e;
-    } finally {
-      release();
-    }
+    });
   });
   // a failure is reported through the awaited promise; none goes unhandled
   for (const p of out) p.catch(() => {});

@@ -6,6 +6,7 @@
 // containerd's unpacker labels them.
 import { availableParallelism } from 'node:os';
 import { ErrdefsError, invalidArgument, notFound, wrap } from '../errdefs.js';
+import { limiter } from './limit.js';
 import { sha256 } from '../content/digest.js';
 import type { ImageRecord } from '../metadata/index.js';
 import { mergeLabels, type BlobTarget } from './fetch.js';
@@ -66,10 +67,32 @@ export async function unpackLayers(o: UnpackLayersOptions): Promise<void> {
       discard: discardStaged.bind(unpacker),
     });
   } else {
-    await unpackInOrder(o);
+    await unpackInOrder(o, todo);
   }
   const top = o.chain[o.chain.length - 1];
   if (top) mergeLabels(t, o.configDigest, { [`${LABEL_SNAPSHOT_REF}${unpacker.snapshotter}`]: top });
+}
+
+/** A layer whose chain ID is a snapshot already: labelled, reported. */
+async function alreadyUnpacked(o: UnpackLayersOptions, i: number): Promise<void> {
+  const l = o.layers[i]!;
+  const fresh = o.ready ? await o.ready[i]! : true;
+  mergeLabels(o.target, l.digest, { [LABEL_UNCOMPRESSED]: o.diffIds[i]! });
+  o.emit({ kind: 'layer', id: shortId(l.digest), status: fresh && o.ready ? 'Pull complete' : 'Already exists' });
+}
+
+/** The diff ID a layer unpacked to must be the config's. */
+function checkDiffId(o: UnpackLayersOptions, i: number, diffId: string): void {
+  if (diffId !== o.diffIds[i]) {
+    throw new ErrdefsError('failed precondition', `layer ${o.layers[i]!.digest} of ${o.display}: unpacked to diff ID ${diffId}, the config says ${o.diffIds[i]}`);
+  }
+}
+
+/** A layer now a snapshot: labelled with its diff ID, reported. */
+function unpacked(o: UnpackLayersOptions, i: number, diffId: string): void {
+  const l = o.layers[i]!;
+  mergeLabels(o.target, l.digest, { [LABEL_UNCOMPRESSED]: diffId });
+  o.emit({ kind: 'layer', id: shortId(l.digest), status: 'Pull complete' });
 }
 
 // Layers written at the same time: more would only compete for the same cores and disk.
@@ -93,7 +116,7 @@ async function unpackSideBySide(o: UnpackLayersOptions, todo: boolean[], ops: St
   const stop = new AbortController();
   const signal = t.signal ? AbortSignal.any([t.signal, stop.signal]) : stop.signal;
   const parallel = Math.max(1, Math.min(availableParallelism(), MAX_SIDE_BY_SIDE));
-  const slots = semaphore(parallel);
+  const slots = limiter(parallel);
   ops.prewarm?.(Math.min(parallel, todo.filter(Boolean).length));
   const staged = o.layers.map((l, i) => {
     if (!todo[i]) return undefined;
@@ -115,23 +138,20 @@ async function unpackSideBySide(o: UnpackLayersOptions, todo: boolean[], ops: St
   const usedUp = new Set<number>();
   try {
     for (let i = 0; i < o.layers.length; i++) {
-      const l = o.layers[i]!;
-      const id = shortId(l.digest);
       if (!todo[i]) {
-        const fresh = o.ready ? await o.ready[i]! : true;
-        mergeLabels(t, l.digest, { [LABEL_UNCOMPRESSED]: o.diffIds[i]! });
-        o.emit({ kind: 'layer', id, status: fresh && o.ready ? 'Pull complete' : 'Already exists' });
+        await alreadyUnpacked(o, i);
         continue;
       }
       const s = await staged[i]!;
       usedUp.add(i);
-      if (s.diffId !== o.diffIds[i]) {
+      try {
+        checkDiffId(o, i, s.diffId);
+      } catch (e) {
         ops.discard(s);
-        throw new ErrdefsError('failed precondition', `layer ${l.digest} of ${o.display}: unpacked to diff ID ${s.diffId}, the config says ${o.diffIds[i]}`);
+        throw e;
       }
       const r = await ops.commit({ namespace: t.namespace, parentChainId: i === 0 ? undefined : o.chain[i - 1], chainId: o.chain[i]!, lease: t.lease, staged: s });
-      mergeLabels(t, l.digest, { [LABEL_UNCOMPRESSED]: r.diffId });
-      o.emit({ kind: 'layer', id, status: 'Pull complete' });
+      unpacked(o, i, r.diffId);
     }
   } catch (e) {
     stop.abort(e);
@@ -141,35 +161,17 @@ async function unpackSideBySide(o: UnpackLayersOptions, todo: boolean[], ops: St
   }
 }
 
-/** A function that runs at most n of the tasks given to it at a time. */
-function semaphore(n: number): <T>(task: () => Promise<T>) => Promise<T> {
-  let running = 0;
-  const waiting: Array<() => void> = [];
-  return async <T>(task: () => Promise<T>): Promise<T> => {
-    if (running >= n) await new Promise<void>((resolve) => waiting.push(resolve));
-    running++;
-    try {
-      return await task();
-    } finally {
-      running--;
-      waiting.shift()?.();
-    }
-  };
-}
-
 /** One layer after another, each on its committed parent. */
-async function unpackInOrder(o: UnpackLayersOptions): Promise<void> {
+async function unpackInOrder(o: UnpackLayersOptions, todo: boolean[]): Promise<void> {
   const { target: t, unpacker } = o;
   for (let i = 0; i < o.layers.length; i++) {
     const l = o.layers[i]!;
-    const id = shortId(l.digest);
-    const fresh = o.ready ? await o.ready[i]! : true;
-    if (await unpacker.exists(t.namespace, o.chain[i]!)) {
-      mergeLabels(t, l.digest, { [LABEL_UNCOMPRESSED]: o.diffIds[i]! });
-      o.emit({ kind: 'layer', id, status: fresh && o.ready ? 'Pull complete' : 'Already exists' });
+    if (!todo[i]) {
+      await alreadyUnpacked(o, i);
       continue;
     }
-    o.emit({ kind: 'layer', id, status: 'Extracting', current: 0, total: l.size });
+    if (o.ready) await o.ready[i];
+    o.emit({ kind: 'layer', id: shortId(l.digest), status: 'Extracting', current: 0, total: l.size });
     const r = await unpacker.unpackLayer({
       namespace: t.namespace,
       parentChainId: i === 0 ? undefined : o.chain[i - 1],
@@ -181,11 +183,8 @@ async function unpackInOrder(o: UnpackLayersOptions): Promise<void> {
       expectedDiffId: o.diffIds[i],
       signal: t.signal,
     });
-    if (r.diffId !== o.diffIds[i]) {
-      throw new ErrdefsError('failed precondition', `layer ${l.digest} of ${o.display}: unpacked to diff ID ${r.diffId}, the config says ${o.diffIds[i]}`);
-    }
-    mergeLabels(t, l.digest, { [LABEL_UNCOMPRESSED]: r.diffId });
-    o.emit({ kind: 'layer', id, status: 'Pull complete' });
+    checkDiffId(o, i, r.diffId);
+    unpacked(o, i, r.diffId);
   }
 }
 

@@ -50,6 +50,11 @@ export interface UnpackLayerResult {
   reused: boolean;
 }
 
+/** containerd's key of an active snapshot that a layer is written into, and its labels. */
+function extractKey(chainId: string): { key: string; labels: Record<string, string> } {
+  return { key: `extract-${Date.now()}${randomBytes(4).toString('hex')} ${chainId}`, labels: { [LABEL_SNAPSHOT_REF]: chainId } };
+}
+
 /** Layer unpacking bound to one snapshotter (what images/pull takes as its Unpacker). */
 export class LayerUnpacker {
   constructor(private readonly sn: OverlaySnapshotter) {}
@@ -64,8 +69,7 @@ export class LayerUnpacker {
 
   async unpackLayer(o: UnpackLayerOptions): Promise<UnpackLayerResult> {
     const { namespace, chainId } = o;
-    const key = `extract-${Date.now()}${randomBytes(4).toString('hex')} ${chainId}`;
-    const labels = { [LABEL_SNAPSHOT_REF]: chainId };
+    const { key, labels } = extractKey(chainId);
     this.sn.prepare(namespace, key, o.parentChainId ?? '', { labels, lease: o.lease });
     let r: LayerResult;
     try {
@@ -78,14 +82,7 @@ export class LayerUnpacker {
       await this.drop(namespace, key, o.lease);
       throw wrap(e, `unpack layer ${chainId}`);
     }
-    try {
-      this.sn.commit(namespace, chainId, key, { labels, lease: o.lease });
-      return { diffId: r.diffId, size: r.size, reused: false };
-    } catch (e) {
-      await this.drop(namespace, key, o.lease);
-      if (isAlreadyExists(e)) return { diffId: r.diffId, size: r.size, reused: true };
-      throw e;
-    }
+    return this.commitAs(namespace, chainId, key, o.lease, r, () => {});
   }
 
   /**
@@ -111,19 +108,32 @@ export class LayerUnpacker {
   /** The staged layer as the committed snapshot chainId on its parent (now committed); the staged dir is used up either way. */
   async commitStaged(o: { namespace: string; parentChainId: string | undefined; chainId: string; lease: string | undefined; staged: StagedLayer }): Promise<UnpackLayerResult> {
     const { namespace, chainId, staged } = o;
-    const key = `extract-${Date.now()}${randomBytes(4).toString('hex')} ${chainId}`;
-    const labels = { [LABEL_SNAPSHOT_REF]: chainId };
-    const result = { diffId: staged.diffId, size: staged.size };
+    const { key, labels } = extractKey(chainId);
     this.sn.prepareStaged(namespace, key, o.parentChainId ?? '', staged.dir, { labels, lease: o.lease });
     try {
-      const { upper, parents } = this.sn.resolveDirs(namespace, key);
-      inheritParentAttributes(upper, staged.implicitParents, parents);
-      this.sn.commit(namespace, chainId, key, { labels, lease: o.lease });
-      return { ...result, reused: false };
+      return await this.commitAs(namespace, chainId, key, o.lease, staged, () => {
+        const { upper, parents } = this.sn.resolveDirs(namespace, key);
+        inheritParentAttributes(upper, staged.implicitParents, parents);
+      });
     } catch (e) {
-      await this.drop(namespace, key, o.lease);
-      if (isAlreadyExists(e)) return { ...result, reused: true };
       throw wrap(e, `unpack layer ${chainId}`);
+    }
+  }
+
+  /**
+   * Finishes the active snapshot key (before: the last writes) and commits
+   * it as chainId; on failure it goes. If another unpack committed chainId
+   * first, ours is dropped and theirs reused.
+   */
+  private async commitAs(namespace: string, chainId: string, key: string, lease: string | undefined, r: { diffId: string; size: number }, before: () => void): Promise<UnpackLayerResult> {
+    try {
+      before();
+      this.sn.commit(namespace, chainId, key, { labels: extractKey(chainId).labels, lease });
+      return { diffId: r.diffId, size: r.size, reused: false };
+    } catch (e) {
+      await this.drop(namespace, key, lease);
+      if (isAlreadyExists(e)) return { diffId: r.diffId, size: r.size, reused: true };
+      throw e;
     }
   }
 
