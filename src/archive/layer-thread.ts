@@ -58,9 +58,12 @@ const MAX_IDLE = 2;
 const IDLE_MS = 5_000;
 const idle: Array<{ w: Worker; timer: NodeJS.Timeout }> = [];
 
-/** Whether layers go to a worker thread here (the daemon's build has its script). */
+let available: boolean | undefined;
+
+/** Whether layers go to a worker thread here (the daemon's build has its script); looked up once. */
 export function layerThreadAvailable(): boolean {
-  return existsSync(WORKER_FILE);
+  available ??= existsSync(WORKER_FILE);
+  return available;
 }
 
 /** Applies the blob at job.blobPath (a file of the content store) onto job.target, on a worker thread when there is one. */

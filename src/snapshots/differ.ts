@@ -22,7 +22,8 @@ import { tarChanges } from '../archive/changes.js';
 import { tarDirectory } from '../archive/diff.js';
 import { ZstdCompress, zstdUnavailable } from '../archive/zstd.js';
 import type { SnapshotMount } from './overlay.js';
-import { mountOption, readonlyMounts, withTempMounts } from './temp-mount.js';
+import { mountOption } from './mount-options.js';
+import { readonlyMounts, withTempMounts } from './temp-mount.js';
 
 export const LABEL_UNCOMPRESSED = 'containerd.io/uncompressed';
 

@@ -10,12 +10,7 @@ import { join } from 'node:path';
 import { invalidArgument, notImplemented } from '../errdefs.js';
 import { mountStack, unmountStack } from '../runtime/mount-stack.js';
 import type { SnapshotMount } from './overlay.js';
-
-/** The value of option key= of a mount, if it has one. */
-export function mountOption(m: SnapshotMount, key: string): string | undefined {
-  const o = m.options.find((x) => x.startsWith(`${key}=`));
-  return o?.slice(key.length + 1);
-}
+import { overlayLayerDirs } from './mount-options.js';
 
 const WRITABLE_ONLY = /^(upperdir|workdir|lowerdir)=|^(rw|ro|volatile)$/;
 
@@ -23,9 +18,7 @@ const WRITABLE_ONLY = /^(upperdir|workdir|lowerdir)=|^(rw|ro|volatile)$/;
 export function readonlyMounts(mounts: readonly SnapshotMount[]): SnapshotMount[] {
   return mounts.map((m) => {
     if (m.type === 'overlay') {
-      const upper = mountOption(m, 'upperdir');
-      const lower = mountOption(m, 'lowerdir');
-      const layers = [...(upper ? [upper] : []), ...(lower ? lower.split(':') : [])];
+      const layers = overlayLayerDirs(m);
       if (layers.length === 0) throw invalidArgument('overlay mount without upperdir or lowerdir');
       // the kernel wants two lowerdirs for an overlay without upperdir
       if (layers.length === 1) return { type: 'bind', source: layers[0]!, options: ['rbind', 'ro'] };

@@ -20,6 +20,7 @@ import { chainIds, parsePlatform, type ImageConfig } from '../../images/media.js
 import { familiarName, normalizeReference, parseReference } from '../../images/reference.js';
 import { err } from '../output.js';
 import { resolveImage } from './images.js';
+import { overlayLayerDirs } from '../../snapshots/mount-options.js';
 import { layerFiles, type RootFiles } from './process-spec.js';
 import { platformMessage, pullWithProgress, type RegistryFlags } from './pull.js';
 
@@ -68,12 +69,8 @@ export interface ImageRoot {
 export function mountDirs(mounts: readonly MessageInitShape<typeof MountSchema>[]): string[] {
   const dirs: string[] = [];
   for (const m of mounts) {
-    if (m.type === 'overlay') {
-      const opt = (k: string) => (m.options ?? []).find((o) => o.startsWith(`${k}=`))?.slice(k.length + 1);
-      const upper = opt('upperdir');
-      if (upper) dirs.push(upper);
-      dirs.push(...(opt('lowerdir') ?? '').split(':').filter(Boolean));
-    } else if (m.source) {
+    if (m.type === 'overlay') dirs.push(...overlayLayerDirs(m));
+    else if (m.source) {
       dirs.push(m.source);
     }
   }
