@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { busybox } from '../helpers/bundle.js';
 import { startTsrund, TSRCTL, type RunningDaemon } from '../helpers/daemon.js';
 import { startRegistry, type Registry } from '../helpers/registry.js';
-import { checkExecAndTop, DOCKER, DOCKERD_HOST_PATHS, startDockerd, type Dockerd } from '../helpers/docker.js';
+import { checkExecAndTop, checkOomKill, checkTty, DOCKER, DOCKERD_HOST_PATHS, startDockerd, type Dockerd } from '../helpers/docker.js';
 import { busyboxRootfs, cgroupDirsNamed, CgroupWatch, HostPaths, Lab, missing, rootfsTar, run, said } from '../helpers/lab.js';
 
 const IMAGE = 'tsrunc-busybox:latest';
@@ -102,17 +102,11 @@ t.test('dockerd 20.10 with tsrund as its containerd', { skip }, async (t) => {
   });
 
   t.test('a memory limit: the OOM kill is reported (/tasks/oom before /tasks/exit: OOMKilled, 137)', async (t) => {
-    const r = await docker(dockerRun('-d', '--name', 'oom', '-m', '32m', '--memory-swap', '32m', IMAGE, 'sh', '-c', 'x=a; while true; do x="$x$x"; done'));
-    t.equal(r.exitCode, 0, said(r, 'run -d -m 32m'));
-    t.equal((await docker(['wait', 'oom'])).stdout, '137');
-    t.equal(await inspect('oom', '{{.State.OOMKilled}}'), 'true');
-    t.equal((await docker(['rm', 'oom'])).exitCode, 0);
+    await checkOomKill(t, d!, dockerRun, IMAGE, 'oom');
   });
 
   t.test('run -t: a terminal', async (t) => {
-    const r = await d!.dockerOnTty(dockerRun('--rm', '-t', IMAGE, 'sh', '-c', 'tty; exit 5'));
-    t.equal(r.exitCode, 5, r.stderr);
-    t.match(r.stdout, /\/dev\/pts\/\d+/);
+    await checkTty(t, d!, dockerRun, IMAGE);
   });
 
   t.test('a command that does not exist: 127, and tsrund\'s error', async (t) => {

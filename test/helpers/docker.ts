@@ -47,3 +47,27 @@ export async function checkExecAndTop(t: Test, d: Dockerd, name: string, pid: nu
   t.equal(top.exitCode, 0, said(top, 'top'));
   t.match(top.stdout, new RegExp(`^root\\s+${pid}\\s.*sleep 1000$`, 'm'), 'top lists the init by its host pid');
 }
+
+/** `docker run` with a test's own flags (runtime, network) before args. */
+export type DockerRun = (...args: string[]) => string[];
+
+/**
+ * A container over its 32 MiB limit: docker reports the OOM kill (137,
+ * OOMKilled). delay: seconds the hog waits first (containerd's shim watches
+ * the OOM counter only after `start` returns).
+ */
+export async function checkOomKill(t: Test, d: Dockerd, dockerRun: DockerRun, image: string, name: string, delay = 0): Promise<void> {
+  const hog = `${delay ? `sleep ${delay}; ` : ''}x=a; while true; do x="$x$x"; done`;
+  const r = await d.docker(dockerRun('-d', '--name', name, '-m', '32m', '--memory-swap', '32m', image, 'sh', '-c', hog));
+  t.equal(r.exitCode, 0, said(r, 'run -d -m 32m'));
+  t.equal((await d.docker(['wait', name])).stdout, '137');
+  t.equal((await d.docker(['inspect', '-f', '{{.State.OOMKilled}}', name])).stdout, 'true');
+  t.equal((await d.docker(['rm', name])).exitCode, 0);
+}
+
+/** `docker run -t`: the process has a terminal, its exit status comes back. */
+export async function checkTty(t: Test, d: Dockerd, dockerRun: DockerRun, image: string): Promise<void> {
+  const r = await d.dockerOnTty(dockerRun('--rm', '-t', image, 'sh', '-c', 'tty; exit 5'));
+  t.equal(r.exitCode, 5, r.stderr);
+  t.match(r.stdout, /\/dev\/pts\/\d+/);
+}
